@@ -1,0 +1,4 @@
+//! Wire decoders: bytes from a client into [`crate::point::Point`]s. They never panic on any input.
+
+pub mod line_protocol;
+pub mod remote_write;

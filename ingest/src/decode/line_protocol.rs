@@ -1,0 +1,1 @@
+//! Influx line protocol.
