@@ -111,3 +111,152 @@ impl std::str::FromStr for Precision {
         }
     }
 }
+
+/// Compact binary encoding of a batch of points, the WAL record payload.
+///
+/// `count: u32` then per point: `table`, `ntags: u32`, tags as key/value strings, `nfields: u32`,
+/// fields as name, type byte, value, then `time: i64`. Strings are `len: u32` + UTF-8. LE.
+pub mod codec {
+    use super::{FieldValue, Point};
+
+    /// Appends the encoding of `points` to `out`.
+    pub fn encode(points: &[Point], out: &mut Vec<u8>) {
+        put_u32(out, points.len());
+        for p in points {
+            put_str(out, &p.table);
+            put_u32(out, p.tags.len());
+            for (k, v) in &p.tags {
+                put_str(out, k);
+                put_str(out, v);
+            }
+            put_u32(out, p.fields.len());
+            for (k, v) in &p.fields {
+                put_str(out, k);
+                match v {
+                    FieldValue::F64(x) => {
+                        out.push(0);
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                    FieldValue::I64(x) => {
+                        out.push(1);
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                    FieldValue::U64(x) => {
+                        out.push(2);
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                    FieldValue::Bool(x) => {
+                        out.push(3);
+                        out.push(u8::from(*x));
+                    }
+                    FieldValue::Str(s) => {
+                        out.push(4);
+                        put_str(out, s);
+                    }
+                }
+            }
+            out.extend_from_slice(&p.time_ns.to_le_bytes());
+        }
+    }
+
+    fn put_u32(out: &mut Vec<u8>, n: usize) {
+        out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+    }
+
+    fn put_str(out: &mut Vec<u8>, s: &str) {
+        put_u32(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Some(a)
+        }
+        fn u32(&mut self) -> Option<usize> {
+            let b = self.take(4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        }
+        fn u64(&mut self) -> Option<[u8; 8]> {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(self.take(8)?);
+            Some(a)
+        }
+        fn str(&mut self) -> Option<String> {
+            let n = self.u32()?;
+            String::from_utf8(self.take(n)?.to_vec()).ok()
+        }
+    }
+
+    /// Decodes a payload written by [`encode`]; `None` if it is malformed.
+    pub fn decode(bytes: &[u8]) -> Option<Vec<Point>> {
+        let mut r = Reader(bytes);
+        let n = r.u32()?;
+        let mut points = Vec::with_capacity(n.min(bytes.len() / 16));
+        for _ in 0..n {
+            let table = r.str()?;
+            let nt = r.u32()?;
+            let mut tags = Vec::with_capacity(nt.min(256));
+            for _ in 0..nt {
+                tags.push((r.str()?, r.str()?));
+            }
+            let nf = r.u32()?;
+            let mut fields = Vec::with_capacity(nf.min(256));
+            for _ in 0..nf {
+                let name = r.str()?;
+                let v = match r.take(1)?[0] {
+                    0 => FieldValue::F64(f64::from_le_bytes(r.u64()?)),
+                    1 => FieldValue::I64(i64::from_le_bytes(r.u64()?)),
+                    2 => FieldValue::U64(u64::from_le_bytes(r.u64()?)),
+                    3 => FieldValue::Bool(r.take(1)?[0] != 0),
+                    4 => FieldValue::Str(r.str()?),
+                    _ => return None,
+                };
+                fields.push((name, v));
+            }
+            let time_ns = i64::from_le_bytes(r.u64()?);
+            points.push(Point { table, tags, fields, time_ns });
+        }
+        r.0.is_empty().then_some(points)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = FieldValue> {
+            prop_oneof![
+                any::<i64>().prop_map(FieldValue::I64),
+                any::<u64>().prop_map(FieldValue::U64),
+                any::<bool>().prop_map(FieldValue::Bool),
+                ".*".prop_map(FieldValue::Str),
+                (-1e300f64..1e300).prop_map(FieldValue::F64),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn round_trip(points in proptest::collection::vec(
+                (".*", proptest::collection::vec((".*", ".*"), 0..4),
+                 proptest::collection::vec((".*", value()), 1..4), any::<i64>())
+                    .prop_map(|(table, tags, fields, time_ns)| Point { table, tags, fields, time_ns }),
+                0..8)) {
+                let mut buf = Vec::new();
+                encode(&points, &mut buf);
+                prop_assert_eq!(decode(&buf), Some(points));
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = decode(&bytes);
+            }
+        }
+    }
+}

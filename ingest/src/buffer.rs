@@ -1,0 +1,371 @@
+//! The write buffer: recent data in memory, deduplicated, queryable at once.
+//!
+//! Per table, data is held by UTC hour partition, per series, per timestamp. A partition present
+//! here is the authority for its hour: if the hour was persisted before, its file was loaded in
+//! first, so queries take the hour from here and skip the file. Writing the same series and
+//! timestamp again replaces the fields it names (a retried request changes nothing).
+
+use crate::point::{FieldType, FieldValue, Point};
+use crate::schema::TableSchema;
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow::datatypes::{Int32Type, SchemaRef};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Nanoseconds in one hour, the partition width.
+pub const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// Start of the hour partition holding `time_ns`.
+pub fn hour_of(time_ns: i64) -> i64 {
+    time_ns.div_euclid(HOUR_NS) * HOUR_NS
+}
+
+/// A series: its tags, sorted by key.
+pub type SeriesKey = Box<[(Arc<str>, Arc<str>)]>;
+type Row = Vec<(Arc<str>, FieldValue)>;
+
+/// One hour of one table.
+#[derive(Debug, Default)]
+pub struct Partition {
+    series: HashMap<SeriesKey, BTreeMap<i64, Row>>,
+    /// Rows held.
+    pub rows: usize,
+    /// Approximate bytes held.
+    pub bytes: usize,
+    /// Written to since the last snapshot.
+    pub dirty: bool,
+    cache: parking_lot::Mutex<Option<(u64, RecordBatch)>>,
+}
+
+impl Partition {
+    /// Number of distinct series.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether the series is present.
+    pub fn has_series(&self, key: &[(Arc<str>, Arc<str>)]) -> bool {
+        self.series.contains_key(key)
+    }
+
+    /// Inserts a row; returns true when the series is new to this partition.
+    fn insert(&mut self, key: SeriesKey, time: i64, fields: Row) -> bool {
+        let added: usize = fields.iter().map(|(_, v)| value_bytes(v) + 16).sum();
+        let new_series = !self.series.contains_key(&key);
+        let rows = self.series.entry(key).or_default();
+        match rows.get_mut(&time) {
+            Some(existing) => {
+                for (name, v) in fields {
+                    match existing.iter_mut().find(|(n, _)| *n == name) {
+                        Some(slot) => slot.1 = v,
+                        None => {
+                            self.bytes += value_bytes(&v) + 16;
+                            existing.push((name, v));
+                        }
+                    }
+                }
+            }
+            None => {
+                rows.insert(time, fields);
+                self.rows += 1;
+                self.bytes += added + 48;
+            }
+        }
+        self.dirty = true;
+        *self.cache.lock() = None;
+        new_series
+    }
+
+    /// The series keys held.
+    pub fn series_keys(&self) -> impl Iterator<Item = &SeriesKey> {
+        self.series.keys()
+    }
+
+    /// The partition as one Arrow batch in `schema`'s shape, sorted by tags then time. Cached
+    /// until the next write or schema change.
+    pub fn to_batch(&self, schema: &TableSchema, schema_version: u64) -> arrow::error::Result<RecordBatch> {
+        let mut cache = self.cache.lock();
+        if let Some((v, b)) = cache.as_ref()
+            && *v == schema_version
+        {
+            return Ok(b.clone());
+        }
+        let batch = build_batch(schema, self.series.iter())?;
+        *cache = Some((schema_version, batch.clone()));
+        Ok(batch)
+    }
+}
+
+fn value_bytes(v: &FieldValue) -> usize {
+    match v {
+        FieldValue::Str(s) => 24 + s.len(),
+        _ => 16,
+    }
+}
+
+/// Builds a sorted batch from series rows.
+fn build_batch<'a>(
+    schema: &TableSchema,
+    series: impl Iterator<Item = (&'a SeriesKey, &'a BTreeMap<i64, Row>)>,
+) -> arrow::error::Result<RecordBatch> {
+    let arrow_schema: SchemaRef = schema.arrow_schema();
+    let tag_names: Vec<&str> = schema.tags.iter().map(String::as_str).collect();
+    // Sort series by tag values in column order (absent tags first).
+    let mut keyed: Vec<(Vec<Option<&str>>, &BTreeMap<i64, Row>)> = series
+        .map(|(k, rows)| {
+            let vals = tag_names
+                .iter()
+                .map(|t| k.iter().find(|(n, _)| &**n == *t).map(|(_, v)| &**v))
+                .collect();
+            (vals, rows)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let n: usize = keyed.iter().map(|(_, r)| r.len()).sum();
+    let mut tag_builders: Vec<StringDictionaryBuilder<Int32Type>> = tag_names
+        .iter()
+        .map(|_| StringDictionaryBuilder::with_capacity(n, 64, 1024))
+        .collect();
+    let mut field_builders: Vec<FieldBuilder> =
+        schema.fields.values().map(|ty| FieldBuilder::new(*ty, n)).collect();
+    let field_names: Vec<&str> = schema.fields.keys().map(String::as_str).collect();
+    let mut time = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    for (vals, rows) in &keyed {
+        for (t, row) in rows.iter() {
+            for (b, v) in tag_builders.iter_mut().zip(vals) {
+                match v {
+                    Some(s) => {
+                        b.append_value(s);
+                    }
+                    None => b.append_null(),
+                }
+            }
+            for (b, name) in field_builders.iter_mut().zip(&field_names) {
+                b.append(row.iter().find(|(n, _)| &**n == *name).map(|(_, v)| v));
+            }
+            time.append_value(*t);
+        }
+    }
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
+    cols.extend(tag_builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    cols.extend(field_builders.iter_mut().map(FieldBuilder::finish));
+    cols.push(Arc::new(time.finish()));
+    RecordBatch::try_new(arrow_schema, cols)
+}
+
+enum FieldBuilder {
+    F64(Float64Builder),
+    I64(Int64Builder),
+    U64(UInt64Builder),
+    Bool(BooleanBuilder),
+    Str(StringBuilder),
+}
+
+impl FieldBuilder {
+    fn new(ty: FieldType, n: usize) -> Self {
+        match ty {
+            FieldType::F64 => Self::F64(Float64Builder::with_capacity(n)),
+            FieldType::I64 => Self::I64(Int64Builder::with_capacity(n)),
+            FieldType::U64 => Self::U64(UInt64Builder::with_capacity(n)),
+            FieldType::Bool => Self::Bool(BooleanBuilder::with_capacity(n)),
+            FieldType::Str => Self::Str(StringBuilder::with_capacity(n, n * 8)),
+        }
+    }
+    /// Appends a value, or null when absent or (defensively) of another type.
+    fn append(&mut self, v: Option<&FieldValue>) {
+        match (self, v) {
+            (Self::F64(b), Some(FieldValue::F64(x))) => b.append_value(*x),
+            (Self::I64(b), Some(FieldValue::I64(x))) => b.append_value(*x),
+            (Self::U64(b), Some(FieldValue::U64(x))) => b.append_value(*x),
+            (Self::Bool(b), Some(FieldValue::Bool(x))) => b.append_value(*x),
+            (Self::Str(b), Some(FieldValue::Str(x))) => b.append_value(x),
+            (Self::F64(b), _) => b.append_null(),
+            (Self::I64(b), _) => b.append_null(),
+            (Self::U64(b), _) => b.append_null(),
+            (Self::Bool(b), _) => b.append_null(),
+            (Self::Str(b), _) => b.append_null(),
+        }
+    }
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::F64(b) => Arc::new(b.finish()),
+            Self::I64(b) => Arc::new(b.finish()),
+            Self::U64(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Str(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// One table's buffered partitions plus a string interner for its tag keys and values.
+#[derive(Debug, Default)]
+pub struct TableBuffer {
+    /// Partitions by hour start.
+    pub partitions: BTreeMap<i64, Partition>,
+    interner: HashSet<Arc<str>>,
+    /// Series held in any partition, with how many partitions hold each.
+    active: HashMap<SeriesKey, usize>,
+}
+
+impl TableBuffer {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.interner.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.interner.insert(Arc::clone(&a));
+        a
+    }
+
+    /// The interned series key of a point.
+    pub fn series_key(&mut self, tags: &[(String, String)]) -> SeriesKey {
+        tags.iter().map(|(k, v)| (self.intern(k), self.intern(v))).collect()
+    }
+
+    /// Inserts a point (already validated against the schema).
+    pub fn insert(&mut self, p: Point) -> usize {
+        let key = self.series_key(&p.tags);
+        let fields: Row = p.fields.into_iter().map(|(k, v)| (self.intern(&k), v)).collect();
+        let part = self.partitions.entry(hour_of(p.time_ns)).or_default();
+        let before = part.bytes;
+        if part.insert(key.clone(), p.time_ns, fields) {
+            *self.active.entry(key).or_default() += 1;
+        }
+        part.bytes - before
+    }
+
+    /// Removes a partition, keeping the active-series counts right.
+    pub fn remove_partition(&mut self, hour: i64) -> Option<Partition> {
+        let part = self.partitions.remove(&hour)?;
+        for key in part.series_keys() {
+            if let Some(n) = self.active.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.active.remove(key);
+                }
+            }
+        }
+        Some(part)
+    }
+
+    /// Number of distinct series over all buffered partitions (the active-series count).
+    pub fn active_series(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Whether any buffered partition has the series with these tags.
+    pub fn has_series(&mut self, tags: &[(String, String)]) -> bool {
+        let key = self.series_key(tags);
+        self.active.contains_key(&key)
+    }
+
+    /// Bytes held by all partitions.
+    pub fn bytes(&self) -> usize {
+        self.partitions.values().map(|p| p.bytes).sum()
+    }
+}
+
+/// Turns an Arrow batch (as read back from Parquet) into points, for loading a persisted hour
+/// into the buffer before a late write changes it.
+pub fn batch_to_points(table: &str, batch: &RecordBatch) -> arrow::error::Result<Vec<Point>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampNanosecondType, UInt64Type};
+    let schema = batch.schema();
+    let mut tags = Vec::new();
+    let mut fields = Vec::new();
+    let mut time = None;
+    for (i, f) in schema.fields().iter().enumerate() {
+        let col = batch.column(i);
+        if f.name() == crate::schema::TIME_COLUMN {
+            let c = arrow::compute::cast(col, &crate::schema::time_type())?;
+            time = Some(c);
+        } else if matches!(f.data_type(), DataType::Dictionary(_, _)) {
+            tags.push((f.name().clone(), arrow::compute::cast(col, &DataType::Utf8)?));
+        } else {
+            fields.push((f.name().clone(), Arc::clone(col)));
+        }
+    }
+    let time = time.ok_or_else(|| arrow::error::ArrowError::SchemaError("no time column".into()))?;
+    let time = time.as_primitive::<TimestampNanosecondType>();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let mut ptags = Vec::with_capacity(tags.len());
+        for (name, col) in &tags {
+            let s = col.as_string::<i32>();
+            if s.is_valid(row) {
+                ptags.push((name.clone(), s.value(row).to_string()));
+            }
+        }
+        let mut pfields = Vec::with_capacity(fields.len());
+        for (name, col) in &fields {
+            if !col.is_valid(row) {
+                continue;
+            }
+            let v = match col.data_type() {
+                DataType::Float64 => FieldValue::F64(col.as_primitive::<Float64Type>().value(row)),
+                DataType::Int64 => FieldValue::I64(col.as_primitive::<Int64Type>().value(row)),
+                DataType::UInt64 => FieldValue::U64(col.as_primitive::<UInt64Type>().value(row)),
+                DataType::Boolean => FieldValue::Bool(col.as_boolean().value(row)),
+                DataType::Utf8 => FieldValue::Str(col.as_string::<i32>().value(row).to_string()),
+                DataType::Utf8View => FieldValue::Str(col.as_string_view().value(row).to_string()),
+                _ => continue,
+            };
+            pfields.push((name.clone(), v));
+        }
+        if pfields.is_empty() {
+            continue;
+        }
+        out.push(Point { table: table.to_string(), tags: ptags, fields: pfields, time_ns: time.value(row) });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(tags: &[(&str, &str)], f: f64, t: i64) -> Point {
+        Point {
+            table: "cpu".into(),
+            tags: tags.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            fields: vec![("usage".into(), FieldValue::F64(f))],
+            time_ns: t,
+        }
+    }
+
+    #[test]
+    fn same_series_and_time_is_stored_once_and_batch_is_sorted() {
+        let mut tb = TableBuffer::default();
+        tb.insert(p(&[("host", "b")], 1.0, 20));
+        tb.insert(p(&[("host", "a")], 2.0, 30));
+        tb.insert(p(&[("host", "a")], 3.0, 10));
+        tb.insert(p(&[("host", "a")], 3.0, 10));
+        tb.insert(p(&[], 4.0, 5));
+        let schema = TableSchema {
+            tags: ["host".to_string()].into(),
+            fields: [("usage".to_string(), FieldType::F64)].into(),
+        };
+        let part = tb.partitions.values().next().expect("partition");
+        assert_eq!(part.rows, 4);
+        let batch = part.to_batch(&schema, 0).expect("batch");
+        let text = arrow::util::pretty::pretty_format_batches(&[batch]).expect("fmt").to_string();
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ")).skip(1).collect();
+        assert_eq!(rows.len(), 4);
+        assert!(rows[0].contains("| 4.0"), "{text}");
+        assert!(rows[1].contains("| a ") && rows[1].contains("| 3.0"), "{text}");
+        assert!(rows[2].contains("| a ") && rows[2].contains("| 2.0"), "{text}");
+        assert!(rows[3].contains("| b "), "{text}");
+        let back = batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        assert_eq!(back.len(), 4);
+        assert_eq!(back[1], p(&[("host", "a")], 3.0, 10));
+    }
+
+    #[test]
+    fn hours_are_partitions_even_before_the_epoch() {
+        assert_eq!(hour_of(HOUR_NS + 5), HOUR_NS);
+        assert_eq!(hour_of(-1), -HOUR_NS);
+    }
+}

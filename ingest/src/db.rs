@@ -1,0 +1,746 @@
+//! The database: validation, WAL, buffer, snapshots, retention, and consistent views for queries.
+
+use crate::buffer::{HOUR_NS, TableBuffer, batch_to_points, hour_of};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::manifest::{FileMeta, Manifest};
+use crate::point::{FieldType, Point, codec};
+use crate::schema::{TIME_COLUMN, TableSchema};
+use crate::wal::{Recovery, Wal, WalConfig};
+use crate::{paths, persist};
+use arrow::array::RecordBatch;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Per-point and per-table limits, checked before anything is written.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most tags one point may carry.
+    pub max_tags: usize,
+    /// Longest table, tag or field name, in bytes.
+    pub max_name_len: usize,
+    /// Longest tag value, in bytes.
+    pub max_tag_value_len: usize,
+    /// Longest string field value, in bytes.
+    pub max_string_len: usize,
+    /// Most active (buffered) series per table; new series beyond it are refused.
+    pub max_series_per_table: usize,
+    /// Most columns (tags + fields) per table.
+    pub max_columns: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_tags: 64,
+            max_name_len: 256,
+            max_tag_value_len: 4096,
+            max_string_len: 1024 * 1024,
+            max_series_per_table: 1_000_000,
+            max_columns: 1024,
+        }
+    }
+}
+
+/// How long data is kept.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// Keep every table this long (ns); `None` keeps forever.
+    pub default_ns: Option<i64>,
+    /// Per-table overrides (ns).
+    pub per_table: BTreeMap<String, i64>,
+}
+
+impl Retention {
+    /// Retention of `table`, if any.
+    pub fn for_table(&self, table: &str) -> Option<i64> {
+        self.per_table.get(table).copied().or(self.default_ns)
+    }
+}
+
+/// Settings of a [`Db`].
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// WAL settings.
+    pub wal: WalConfig,
+    /// Input limits.
+    pub limits: Limits,
+    /// Data retention.
+    pub retention: Retention,
+    /// Refuse writes (503) while the buffer holds more than this many bytes.
+    pub max_buffer_bytes: usize,
+    /// Persisted partitions whose hour ended within this window stay in memory.
+    pub hot_window_ns: i64,
+}
+
+impl DbConfig {
+    /// Production defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            wal: WalConfig::default(),
+            limits: Limits::default(),
+            retention: Retention::default(),
+            max_buffer_bytes: 2 * 1024 * 1024 * 1024,
+            hot_window_ns: HOUR_NS,
+        }
+    }
+}
+
+/// Constructor arguments of a [`Db`].
+#[derive(Debug)]
+pub struct DbArgs {
+    /// Settings.
+    pub config: DbConfig,
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What one write did.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    /// Points made durable.
+    pub accepted: usize,
+    /// Points refused, by the caller's tag (line number or series index), with the reason.
+    pub rejected: Vec<(usize, Error)>,
+}
+
+/// What one snapshot did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SnapshotReport {
+    /// Files written.
+    pub files: usize,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// WAL segments removed.
+    pub wal_segments_removed: usize,
+    /// Partitions evicted from memory.
+    pub evicted: usize,
+}
+
+/// A consistent view of one table for a query: buffered hours plus files for the other hours.
+#[derive(Debug, Clone)]
+pub struct TableView {
+    /// Columns.
+    pub schema: TableSchema,
+    /// Buffered hours (authoritative for their hour), as sorted batches.
+    pub buffered: Vec<(i64, RecordBatch)>,
+    /// Files of hours not in the buffer, with absolute paths.
+    pub files: Vec<(PathBuf, FileMeta)>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Points acknowledged.
+    pub points_written: AtomicU64,
+    /// Points refused.
+    pub points_rejected: AtomicU64,
+    /// WAL bytes appended.
+    pub wal_bytes: AtomicU64,
+    /// Snapshots completed.
+    pub snapshots: AtomicU64,
+    /// Parquet bytes written.
+    pub parquet_bytes_written: AtomicU64,
+}
+
+struct State {
+    schemas: BTreeMap<String, TableSchema>,
+    schema_version: u64,
+    tables: BTreeMap<String, TableBuffer>,
+    applied_seq: u64,
+    buffer_bytes: usize,
+}
+
+struct Shared {
+    cfg: DbConfig,
+    state: RwLock<State>,
+    manifest: Mutex<Manifest>,
+    clock: Arc<dyn Clock>,
+    snapshot_lock: Mutex<()>,
+    stats: Stats,
+}
+
+/// The embedded time-series store.
+pub struct Db {
+    shared: Arc<Shared>,
+    wal: Wal<Vec<Point>>,
+    recovery: RecoveryReport,
+}
+
+/// What opening found, for logs and tests.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    /// WAL records replayed.
+    pub replayed_records: usize,
+    /// Torn WAL tail cut at (file, offset).
+    pub truncated_tail: Option<(PathBuf, u64)>,
+    /// Orphan files removed.
+    pub orphans_removed: usize,
+}
+
+impl Db {
+    /// Opens (or creates) the database: loads the manifest, removes orphan files, replays the
+    /// WAL after the manifest's sequence.
+    pub fn open(args: DbArgs) -> Result<Self> {
+        let DbArgs { config, clock } = args;
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+        let manifest = Manifest::load(&data_dir)?;
+        let orphans_removed = remove_orphans(&data_dir, &manifest)?;
+        let schemas = manifest.tables.iter().map(|(k, t)| (k.clone(), t.schema.clone())).collect();
+        let after = manifest.wal_seq;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(State {
+                schemas,
+                schema_version: 0,
+                tables: BTreeMap::new(),
+                applied_seq: after,
+                buffer_bytes: 0,
+            }),
+            manifest: Mutex::new(manifest),
+            clock,
+            snapshot_lock: Mutex::new(()),
+            stats: Stats::default(),
+            cfg: config.clone(),
+        });
+        let sink = Arc::clone(&shared);
+        let (wal, Recovery { records, truncated_tail, .. }) = Wal::open(
+            &data_dir,
+            config.wal.clone(),
+            after,
+            Box::new(move |seq, points| sink.apply(seq, points)),
+        )?;
+        let replayed_records = records.len();
+        for (seq, payload) in records {
+            let points = codec::decode(&payload).ok_or_else(|| Error::WalCorrupt {
+                path: paths::wal_dir(&data_dir),
+                offset: 0,
+                reason: format!("record {seq} passed its checksum but does not decode"),
+            })?;
+            shared.apply(seq, points);
+        }
+        if replayed_records > 0 {
+            tracing::info!(records = replayed_records, "Replayed WAL.");
+        }
+        Ok(Self {
+            shared,
+            wal,
+            recovery: RecoveryReport { replayed_records, truncated_tail, orphans_removed },
+        })
+    }
+
+    /// What opening found.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.cfg.data_dir
+    }
+
+    /// Validates points, makes the valid ones durable (WAL fsync) and visible, and reports the
+    /// rest. Each point carries a caller tag (line number, series index) used in rejections.
+    pub async fn write(&self, points: Vec<(usize, Point)>) -> Result<WriteOutcome> {
+        let (valid, rejected) = self.shared.validate(points)?;
+        self.shared.stats.points_rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+        if valid.is_empty() {
+            return Ok(WriteOutcome { accepted: 0, rejected });
+        }
+        let mut bytes = Vec::with_capacity(valid.len() * 64);
+        codec::encode(&valid, &mut bytes);
+        let n = valid.len();
+        self.shared.stats.wal_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.wal.append(bytes, valid).await?;
+        self.shared.stats.points_written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(WriteOutcome { accepted: n, rejected })
+    }
+
+    /// Buffered bytes now.
+    pub fn buffer_bytes(&self) -> usize {
+        self.shared.state.read().buffer_bytes
+    }
+
+    /// Table names, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        self.shared.state.read().schemas.keys().cloned().collect()
+    }
+
+    /// A table's current columns.
+    pub fn table_schema(&self, table: &str) -> Option<TableSchema> {
+        self.shared.state.read().schemas.get(table).cloned()
+    }
+
+    /// A consistent view of `table` for a query (buffer read first, then the manifest, so an
+    /// hour evicted in between is found in the manifest).
+    pub fn table_view(&self, table: &str) -> Result<Option<TableView>> {
+        let (schema, buffered) = {
+            let st = self.shared.state.read();
+            let Some(schema) = st.schemas.get(table).cloned() else { return Ok(None) };
+            let mut buffered = Vec::new();
+            if let Some(tb) = st.tables.get(table) {
+                for (hour, part) in &tb.partitions {
+                    buffered.push((*hour, part.to_batch(&schema, st.schema_version)?));
+                }
+            }
+            (schema, buffered)
+        };
+        let hours: BTreeSet<i64> = buffered.iter().map(|(h, _)| *h).collect();
+        let m = self.shared.manifest.lock();
+        let files = m
+            .tables
+            .get(table)
+            .map(|t| {
+                t.files
+                    .values()
+                    .filter(|f| !hours.contains(&f.hour_ns))
+                    .map(|f| (paths::resolve(&self.shared.cfg.data_dir, &f.path), f.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(TableView { schema, buffered, files }))
+    }
+
+    /// Persists every changed hour to Parquet, commits the manifest, truncates the WAL and evicts
+    /// cold hours. Blocking: run it on a blocking thread.
+    pub fn snapshot(&self) -> Result<SnapshotReport> {
+        let shared = &self.shared;
+        let _one_at_a_time = shared.snapshot_lock.lock();
+        let data_dir = &shared.cfg.data_dir;
+        // 1. Capture changed hours and the WAL position they reflect.
+        let (seq, schemas, captured) = {
+            let mut st = shared.state.write();
+            let version = st.schema_version;
+            let schemas = st.schemas.clone();
+            let mut captured = Vec::new();
+            for (table, tb) in st.tables.iter_mut() {
+                let Some(schema) = schemas.get(table) else { continue };
+                for (hour, part) in tb.partitions.iter_mut() {
+                    if part.dirty {
+                        captured.push((table.clone(), *hour, part.to_batch(schema, version)?));
+                        part.dirty = false;
+                    }
+                }
+            }
+            (st.applied_seq, schemas, captured)
+        };
+        let mut report = SnapshotReport::default();
+        let restore_dirty = |captured: &[(String, i64, RecordBatch)]| {
+            let mut st = shared.state.write();
+            for (t, h, _) in captured {
+                if let Some(p) = st.tables.get_mut(t).and_then(|tb| tb.partitions.get_mut(h)) {
+                    p.dirty = true;
+                }
+            }
+        };
+        // 2. Write the files.
+        let mut written = Vec::with_capacity(captured.len());
+        for (table, hour, batch) in &captured {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let id = {
+                let mut m = shared.manifest.lock();
+                m.next_file_id += 1;
+                m.next_file_id
+            };
+            let rel = paths::parquet_file_relative(table, *hour, id);
+            let size = match persist::write_parquet(&paths::resolve(data_dir, &rel), batch) {
+                Ok(s) => s,
+                Err(e) => {
+                    restore_dirty(&captured);
+                    return Err(e);
+                }
+            };
+            let times = time_range(batch);
+            written.push((
+                table.clone(),
+                FileMeta {
+                    path: rel,
+                    hour_ns: *hour,
+                    min_time_ns: times.0,
+                    max_time_ns: times.1,
+                    rows: batch.num_rows() as u64,
+                    bytes: size,
+                },
+            ));
+            report.files += 1;
+            report.rows += batch.num_rows() as u64;
+            report.bytes += size;
+        }
+        // 3. Commit the manifest: the point after which the WAL up to `seq` may go.
+        let replaced = {
+            let mut m = shared.manifest.lock();
+            let mut next = m.clone();
+            let mut replaced = Vec::new();
+            for (table, meta) in &written {
+                let entry = next.tables.entry(table.clone()).or_default();
+                if let Some(old) = entry.files.insert(meta.hour_ns, meta.clone()) {
+                    replaced.push(old.path);
+                }
+            }
+            for (table, schema) in &schemas {
+                if let Some(entry) = next.tables.get_mut(table) {
+                    entry.schema.merge(schema);
+                }
+            }
+            next.wal_seq = next.wal_seq.max(seq);
+            if let Err(e) = next.commit(data_dir) {
+                drop(m);
+                restore_dirty(&captured);
+                return Err(e);
+            }
+            *m = next;
+            replaced
+        };
+        for rel in replaced {
+            let p = paths::resolve(data_dir, &rel);
+            if let Err(e) = std::fs::remove_file(&p) {
+                tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced Parquet file; it is garbage now.");
+            }
+        }
+        // 4. WAL up to `seq` is persisted.
+        report.wal_segments_removed = futures::executor::block_on(self.wal.truncate(seq))?;
+        // 5. Evict clean cold hours.
+        let cutoff = shared.clock.now_ns().saturating_sub(shared.cfg.hot_window_ns);
+        {
+            let mut st = shared.state.write();
+            let mut freed = 0usize;
+            for tb in st.tables.values_mut() {
+                let cold: Vec<i64> = tb
+                    .partitions
+                    .iter()
+                    .filter(|(h, p)| !p.dirty && **h + HOUR_NS <= cutoff)
+                    .map(|(h, _)| *h)
+                    .collect();
+                for h in cold {
+                    if let Some(p) = tb.remove_partition(h) {
+                        freed += p.bytes;
+                        report.evicted += 1;
+                    }
+                }
+            }
+            st.buffer_bytes = st.buffer_bytes.saturating_sub(freed);
+        }
+        shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+        shared.stats.parquet_bytes_written.fetch_add(report.bytes, Ordering::Relaxed);
+        Ok(report)
+    }
+
+    /// Drops hours older than the retention of their table, from the buffer and from disk.
+    /// Returns how many files were removed.
+    pub fn enforce_retention(&self) -> Result<usize> {
+        let shared = &self.shared;
+        let _one_at_a_time = shared.snapshot_lock.lock();
+        let now = shared.clock.now_ns();
+        let expired = |table: &str, hour: i64| {
+            shared
+                .cfg
+                .retention
+                .for_table(table)
+                .is_some_and(|keep| hour + HOUR_NS <= now.saturating_sub(keep))
+        };
+        {
+            let mut st = shared.state.write();
+            let mut freed = 0;
+            for (table, tb) in st.tables.iter_mut() {
+                let old: Vec<i64> =
+                    tb.partitions.keys().copied().filter(|h| expired(table, *h)).collect();
+                for h in old {
+                    freed += tb.remove_partition(h).map_or(0, |p| p.bytes);
+                }
+            }
+            st.buffer_bytes = st.buffer_bytes.saturating_sub(freed);
+        }
+        let mut m = shared.manifest.lock();
+        let mut next = m.clone();
+        let mut removed = Vec::new();
+        for (table, entry) in next.tables.iter_mut() {
+            let old: Vec<i64> = entry.files.keys().copied().filter(|h| expired(table, *h)).collect();
+            for h in old {
+                if let Some(f) = entry.files.remove(&h) {
+                    removed.push(f.path);
+                }
+            }
+        }
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        next.commit(&shared.cfg.data_dir)?;
+        *m = next;
+        drop(m);
+        for rel in &removed {
+            let _ = std::fs::remove_file(paths::resolve(&shared.cfg.data_dir, rel));
+        }
+        Ok(removed.len())
+    }
+
+    /// Final snapshot before the process exits, so the next start replays nothing. (Every
+    /// acknowledged write is already fsynced in the WAL; this only shortens the next start.)
+    pub fn shutdown(&self) -> Result<SnapshotReport> {
+        self.snapshot()
+    }
+}
+
+fn time_range(batch: &RecordBatch) -> (i64, i64) {
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampNanosecondType;
+    batch
+        .column_by_name(TIME_COLUMN)
+        .map(|c| {
+            let t = c.as_primitive::<TimestampNanosecondType>();
+            let min = arrow::compute::min(t).unwrap_or(0);
+            let max = arrow::compute::max(t).unwrap_or(0);
+            (min, max)
+        })
+        .unwrap_or((0, 0))
+}
+
+impl Shared {
+    /// Checks names, limits, types and cardinality; registers new columns.
+    #[allow(clippy::type_complexity)]
+    fn validate(&self, points: Vec<(usize, Point)>) -> Result<(Vec<Point>, Vec<(usize, Error)>)> {
+        let lim = &self.cfg.limits;
+        let mut st = self.state.write();
+        if st.buffer_bytes > self.cfg.max_buffer_bytes {
+            return Err(Error::BufferFull { used: st.buffer_bytes, limit: self.cfg.max_buffer_bytes });
+        }
+        let mut valid = Vec::with_capacity(points.len());
+        let mut rejected = Vec::new();
+        let mut changed = false;
+        for (tag, p) in points {
+            match check_point(&p, lim).and_then(|()| {
+                let st = &mut *st;
+                let schema = st.schemas.entry(p.table.clone()).or_default();
+                let added = check_schema(&p, schema, lim)?;
+                let tb = st.tables.entry(p.table.clone()).or_default();
+                if tb.active_series() >= lim.max_series_per_table && !tb.has_series(&p.tags) {
+                    return Err(Error::Limit(format!(
+                        "table {:?} has reached its limit of {} active series; new series are refused, existing ones still accepted",
+                        p.table, lim.max_series_per_table
+                    )));
+                }
+                Ok(added)
+            }) {
+                Ok(added) => {
+                    changed |= added;
+                    valid.push(p);
+                }
+                Err(e) => rejected.push((tag, e)),
+            }
+        }
+        if changed {
+            st.schema_version += 1;
+        }
+        // A table that only ever got rejected points does not exist.
+        st.schemas.retain(|_, s| !s.fields.is_empty());
+        Ok((valid, rejected))
+    }
+
+    /// Applies a durable record to the buffer (WAL writer thread, or replay at open).
+    fn apply(&self, seq: u64, points: Vec<Point>) {
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let mut added = 0usize;
+        for mut p in points {
+            let schema = st.schemas.entry(p.table.clone()).or_default();
+            let mut changed = false;
+            for (t, _) in &p.tags {
+                changed |= schema.tags.insert(t.clone());
+            }
+            p.fields.retain(|(f, v)| match schema.fields.get(f) {
+                Some(ty) => *ty == v.field_type(),
+                None => {
+                    schema.fields.insert(f.clone(), v.field_type());
+                    changed = true;
+                    true
+                }
+            });
+            if changed {
+                st.schema_version += 1;
+            }
+            if p.fields.is_empty() {
+                continue;
+            }
+            let hour = hour_of(p.time_ns);
+            let tb = st.tables.entry(p.table.clone()).or_default();
+            if !tb.partitions.contains_key(&hour) {
+                added += self.load_persisted_hour(tb, &p.table, hour);
+            }
+            added += tb.insert(p);
+        }
+        st.buffer_bytes += added;
+        st.applied_seq = seq;
+    }
+
+    /// Loads a persisted hour into the buffer before it is written to again, so the buffer
+    /// stays the one authority for the hour. Returns bytes added.
+    fn load_persisted_hour(&self, tb: &mut TableBuffer, table: &str, hour: i64) -> usize {
+        let file = {
+            let m = self.manifest.lock();
+            m.tables.get(table).and_then(|t| t.files.get(&hour)).cloned()
+        };
+        let Some(file) = file else { return 0 };
+        let path = paths::resolve(&self.cfg.data_dir, &file.path);
+        let batches = match persist::read_parquet(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "Could not load a persisted hour before a late write; the hour will be rewritten without it.");
+                return 0;
+            }
+        };
+        let mut added = 0;
+        for b in &batches {
+            match batch_to_points(table, b) {
+                Ok(points) => {
+                    for p in points {
+                        added += tb.insert(p);
+                    }
+                }
+                Err(e) => tracing::error!(file = %path.display(), error = %e, "Unreadable batch."),
+            }
+        }
+        if let Some(part) = tb.partitions.get_mut(&hour) {
+            part.dirty = false;
+        }
+        added
+    }
+}
+
+fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > lim.max_name_len {
+        "longer than the name limit"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName { name: format!("{what} {name}"), reason })
+}
+
+fn check_point(p: &Point, lim: &Limits) -> Result<()> {
+    check_name(&p.table, "table", lim)?;
+    if p.tags.len() > lim.max_tags {
+        return Err(Error::Limit(format!(
+            "point has {} tags, more than the limit of {}",
+            p.tags.len(),
+            lim.max_tags
+        )));
+    }
+    for (k, v) in &p.tags {
+        check_name(k, "tag", lim)?;
+        if k == TIME_COLUMN {
+            return Err(Error::InvalidName { name: k.clone(), reason: "reserved for the time column" });
+        }
+        if v.len() > lim.max_tag_value_len {
+            return Err(Error::Limit(format!(
+                "value of tag {k:?} is {} bytes, more than the limit of {}",
+                v.len(),
+                lim.max_tag_value_len
+            )));
+        }
+    }
+    if p.fields.is_empty() {
+        return Err(Error::InvalidName { name: p.table.clone(), reason: "point has no fields" });
+    }
+    for (k, v) in &p.fields {
+        check_name(k, "field", lim)?;
+        if k == TIME_COLUMN {
+            return Err(Error::InvalidName { name: k.clone(), reason: "reserved for the time column" });
+        }
+        if let crate::point::FieldValue::Str(s) = v
+            && s.len() > lim.max_string_len
+        {
+            return Err(Error::Limit(format!(
+                "string field {k:?} is {} bytes, more than the limit of {}",
+                s.len(),
+                lim.max_string_len
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a point against the table's columns and adds the new ones. Returns whether any was.
+fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<bool> {
+    for (k, v) in &p.fields {
+        if let Some(ty) = schema.fields.get(k)
+            && *ty != v.field_type()
+        {
+            return Err(Error::TypeConflict {
+                table: p.table.clone(),
+                field: k.clone(),
+                expected: ty.name(),
+                found: v.field_type().name(),
+            });
+        }
+        if schema.tags.contains(k) {
+            return Err(Error::InvalidName { name: k.clone(), reason: "is a tag of this table, not a field" });
+        }
+    }
+    for (k, _) in &p.tags {
+        if schema.fields.contains_key(k) {
+            return Err(Error::InvalidName { name: k.clone(), reason: "is a field of this table, not a tag" });
+        }
+    }
+    let new_cols = p.tags.iter().filter(|(k, _)| !schema.tags.contains(k)).count()
+        + p.fields.iter().filter(|(k, _)| !schema.fields.contains_key(k)).count();
+    if new_cols == 0 {
+        return Ok(false);
+    }
+    if schema.tags.len() + schema.fields.len() + new_cols > lim.max_columns {
+        return Err(Error::Limit(format!(
+            "table {:?} would have more than {} columns",
+            p.table, lim.max_columns
+        )));
+    }
+    for (k, _) in &p.tags {
+        schema.tags.insert(k.clone());
+    }
+    for (k, v) in &p.fields {
+        let ty: FieldType = v.field_type();
+        schema.fields.entry(k.clone()).or_insert(ty);
+    }
+    Ok(true)
+}
+
+/// Removes Parquet and temporary files the manifest does not name (left by a crash between a
+/// file's rename and the manifest commit).
+fn remove_orphans(data_dir: &Path, m: &Manifest) -> Result<usize> {
+    let known: BTreeSet<PathBuf> = m.all_files().map(|f| paths::resolve(data_dir, &f.path)).collect();
+    let mut removed = 0;
+    let mut stack = vec![paths::tables_dir(data_dir)];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let p = e.path();
+            if e.file_type().map_err(|e| Error::io(&p, e))?.is_dir() {
+                stack.push(p);
+            } else if !known.contains(&p) {
+                tracing::info!(file = %p.display(), "Removing a file no manifest names (left by a crash).");
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests;

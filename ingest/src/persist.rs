@@ -1,0 +1,56 @@
+//! Parquet files: written whole to a temporary name, fsynced, renamed, directory fsynced; read
+//! back whole when a late write reopens a persisted hour.
+
+use crate::error::{Error, Result};
+use crate::paths;
+use arrow::array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::path::Path;
+
+/// Rows per row group: small enough that statistics prune by tag within an hour file.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by("crest".to_string())
+        .build()
+}
+
+/// Writes `batch` durably at `path` (temp, fsync, rename, fsync dir); returns its size.
+pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let pq = |source| Error::Parquet { path: tmp.clone(), source };
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(pq)?;
+    w.write(batch).map_err(pq)?;
+    let file = w.into_inner().map_err(pq)?;
+    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    let size = file.metadata().map_err(|e| Error::io(&tmp, e))?.len();
+    drop(file);
+    crate::failpoint::hit("persist:before-rename");
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    paths::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    crate::failpoint::hit("persist:after-rename");
+    Ok(size)
+}
+
+/// Reads a whole Parquet file.
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let pq = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?.build().map_err(pq)?;
+    let mut out = Vec::new();
+    for b in reader {
+        out.push(b?);
+    }
+    Ok(out)
+}
