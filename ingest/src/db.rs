@@ -175,6 +175,12 @@ pub struct Db {
     recovery: RecoveryReport,
 }
 
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("data_dir", &self.shared.cfg.data_dir).finish_non_exhaustive()
+    }
+}
+
 /// What opening found, for logs and tests.
 #[derive(Debug, Clone, Default)]
 pub struct RecoveryReport {

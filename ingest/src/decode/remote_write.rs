@@ -87,8 +87,8 @@ pub type Series = (Vec<(String, String)>, Vec<(i64, f64)>);
 /// `(timestamp_ms, value)`) as snappy-compressed protobuf, as a remote-write client sends it.
 ///
 /// Labels and samples are written in the order given. For tests and the load generator.
-/// Like every proto3 encoder that skips default scalars by `==`, prost omits a `-0.0` value,
-/// which therefore decodes as `0.0`.
+/// prost omits a proto3 double that `== 0.0`, so a `-0.0` value decodes as `0.0` (Prometheus'
+/// Go encoder compares bits and keeps it; [`decode`] keeps it too).
 ///
 /// # Panics
 ///
@@ -747,8 +747,10 @@ mod tests {
         })
     }
 
-    fn series_strategy() -> impl Strategy<Value = (String, Vec<(String, String)>, Vec<(i64, f64)>)>
-    {
+    /// Metric name, tags sorted by name, samples.
+    type NamedSeries = (String, Vec<(String, String)>, Vec<(i64, f64)>);
+
+    fn series_strategy() -> impl Strategy<Value = NamedSeries> {
         let max_ms = i64::MAX / 1_000_000;
         (
             "[a-zA-Z_:][a-zA-Z0-9_:]{0,20}",

@@ -1,0 +1,321 @@
+//! The table provider over one table's buffered hours and Parquet files, with time pruning.
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, Session};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use arrow::datatypes::SchemaRef;
+use ingest::Db;
+use ingest::buffer::HOUR_NS;
+use ingest::schema::TIME_COLUMN;
+use std::fmt;
+use std::sync::Arc;
+
+/// Lists the database's tables as the default schema, fresh on every lookup.
+#[derive(Debug)]
+pub struct CrestSchema {
+    db: Arc<Db>,
+}
+
+impl CrestSchema {
+    /// A schema over `db`.
+    pub fn new(db: Arc<Db>) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for CrestSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.db.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.db.table_schema(name).map(|s| {
+            Arc::new(CrestTable { db: Arc::clone(&self.db), name: name.to_string(), schema: s.arrow_schema() })
+                as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.db.table_schema(name).is_some()
+    }
+}
+
+/// One table: buffered hours ∪ Parquet files of the other hours.
+#[derive(Debug)]
+pub struct CrestTable {
+    db: Arc<Db>,
+    name: String,
+    schema: SchemaRef,
+}
+
+/// Inclusive time bounds a query's filters imply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// Earliest time that can match.
+    pub min: i64,
+    /// Latest time that can match.
+    pub max: i64,
+}
+
+impl Default for TimeBounds {
+    fn default() -> Self {
+        Self { min: i64::MIN, max: i64::MAX }
+    }
+}
+
+impl TimeBounds {
+    /// Narrows the bounds with every `time <op> literal` conjunct in `filters`.
+    pub fn from_filters(filters: &[Expr]) -> Self {
+        let mut b = Self::default();
+        for f in filters {
+            b.narrow(f);
+        }
+        b
+    }
+
+    fn narrow(&mut self, e: &Expr) {
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                self.narrow(left);
+                self.narrow(right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, lit) = match (is_time(left), is_time(right)) {
+                    (true, false) => (*op, literal_ns(right)),
+                    (false, true) => (op.swap().unwrap_or(*op), literal_ns(left)),
+                    _ => return,
+                };
+                let Some(v) = lit else { return };
+                match op {
+                    Operator::Gt => self.min = self.min.max(v.saturating_add(1)),
+                    Operator::GtEq => self.min = self.min.max(v),
+                    Operator::Lt => self.max = self.max.min(v.saturating_sub(1)),
+                    Operator::LtEq => self.max = self.max.min(v),
+                    Operator::Eq => {
+                        self.min = self.min.max(v);
+                        self.max = self.max.min(v);
+                    }
+                    _ => {}
+                }
+            }
+            Expr::Between(between) if !between.negated && is_time(&between.expr) => {
+                if let Some(lo) = literal_ns(&between.low) {
+                    self.min = self.min.max(lo);
+                }
+                if let Some(hi) = literal_ns(&between.high) {
+                    self.max = self.max.min(hi);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `[lo, hi]` overlaps the bounds.
+    pub fn overlaps(&self, lo: i64, hi: i64) -> bool {
+        lo <= self.max && hi >= self.min
+    }
+}
+
+fn is_time(e: &Expr) -> bool {
+    match e {
+        Expr::Column(c) => c.name == TIME_COLUMN,
+        Expr::Cast(c) => is_time(&c.expr),
+        _ => false,
+    }
+}
+
+fn literal_ns(e: &Expr) -> Option<i64> {
+    let Expr::Literal(v, _) = e else { return None };
+    match v {
+        ScalarValue::TimestampNanosecond(Some(x), _) => Some(*x),
+        ScalarValue::TimestampMicrosecond(Some(x), _) => x.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(x), _) => x.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(x), _) => x.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl TableProvider for CrestTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let view = self
+            .db
+            .table_view(&self.name)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let bounds = TimeBounds::from_filters(filters);
+        let mut stats = ScanStats::default();
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if let Some(view) = view {
+            let mut hours = Vec::new();
+            for (hour, batch) in view.buffered {
+                if bounds.overlaps(hour, hour + HOUR_NS - 1) && batch.num_rows() > 0 {
+                    stats.buffer_hours_scanned += 1;
+                    // The table schema may have grown since the batch was built.
+                    hours.push(vec![conform(&batch, &self.schema)?]);
+                } else {
+                    stats.buffer_hours_pruned += 1;
+                }
+            }
+            let mut urls = Vec::new();
+            for (path, meta) in view.files {
+                if bounds.overlaps(meta.min_time_ns, meta.max_time_ns) {
+                    stats.files_scanned += 1;
+                    let p = path.to_str().ok_or_else(|| {
+                        DataFusionError::Internal(format!("non-UTF-8 path {}", path.display()))
+                    })?;
+                    urls.push(ListingTableUrl::parse(p)?);
+                } else {
+                    stats.files_pruned += 1;
+                }
+            }
+            if !urls.is_empty() {
+                let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                    .with_file_extension(".parquet");
+                let config = ListingTableConfig::new_with_multi_paths(urls)
+                    .with_listing_options(opts)
+                    .with_schema(Arc::clone(&self.schema));
+                let listing = ListingTable::try_new(config)?;
+                inputs.push(listing.scan(state, projection, filters, limit).await?);
+            }
+            if !hours.is_empty() {
+                inputs.push(MemorySourceConfig::try_new_exec(
+                    &hours,
+                    Arc::clone(&self.schema),
+                    projection.cloned(),
+                )?);
+            }
+        }
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        let input: Arc<dyn ExecutionPlan> = if inputs.is_empty() {
+            Arc::new(EmptyExec::new(projected))
+        } else {
+            UnionExec::try_new(inputs)?
+        };
+        Ok(Arc::new(CrestScanExec::new(self.name.clone(), stats, input)))
+    }
+}
+
+/// Adds null columns a batch lacks so it matches the table schema.
+fn conform(batch: &arrow::array::RecordBatch, schema: &SchemaRef) -> Result<arrow::array::RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => Arc::clone(c),
+            None => arrow::array::new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(arrow::array::RecordBatch::try_new(Arc::clone(schema), cols)?)
+}
+
+/// What a scan read and what the time bounds let it skip.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScanStats {
+    /// Parquet files read.
+    pub files_scanned: usize,
+    /// Parquet files skipped by the manifest's time ranges.
+    pub files_pruned: usize,
+    /// Buffered hours read.
+    pub buffer_hours_scanned: usize,
+    /// Buffered hours skipped.
+    pub buffer_hours_pruned: usize,
+}
+
+/// A pass-through node that makes `EXPLAIN` show what the scan pruned.
+#[derive(Debug)]
+pub struct CrestScanExec {
+    table: String,
+    stats: ScanStats,
+    input: Arc<dyn ExecutionPlan>,
+}
+
+impl CrestScanExec {
+    fn new(table: String, stats: ScanStats, input: Arc<dyn ExecutionPlan>) -> Self {
+        Self { table, stats, input }
+    }
+}
+
+impl DisplayAs for CrestScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let s = self.stats;
+        write!(
+            f,
+            "CrestScanExec: table={}, files_scanned={}, files_pruned={}, buffer_hours_scanned={}, buffer_hours_pruned={}",
+            self.table, s.files_scanned, s.files_pruned, s.buffer_hours_scanned, s.buffer_hours_pruned
+        )
+    }
+}
+
+impl ExecutionPlan for CrestScanExec {
+    fn name(&self) -> &str {
+        "CrestScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let input = children
+            .pop()
+            .ok_or_else(|| DataFusionError::Internal("CrestScanExec needs one child".into()))?;
+        Ok(Arc::new(CrestScanExec::new(self.table.clone(), self.stats, input)))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        self.input.execute(partition, context)
+    }
+}
