@@ -26,6 +26,8 @@ pub fn hour_of(time_ns: i64) -> i64 {
 /// A series: its tags, sorted by key.
 pub type SeriesKey = Box<[(Arc<str>, Arc<str>)]>;
 type Row = Vec<(Arc<str>, FieldValue)>;
+/// A series' tag values in column order, with its rows: the unit sorted when building a batch.
+type KeyedRows<'a> = (Vec<Option<&'a str>>, &'a BTreeMap<i64, Row>);
 
 /// One hour of one table.
 #[derive(Debug, Default)]
@@ -86,7 +88,11 @@ impl Partition {
 
     /// The partition as one Arrow batch in `schema`'s shape, sorted by tags then time. Cached
     /// until the next write or schema change.
-    pub fn to_batch(&self, schema: &TableSchema, schema_version: u64) -> arrow::error::Result<RecordBatch> {
+    pub fn to_batch(
+        &self,
+        schema: &TableSchema,
+        schema_version: u64,
+    ) -> arrow::error::Result<RecordBatch> {
         let mut cache = self.cache.lock();
         if let Some((v, b)) = cache.as_ref()
             && *v == schema_version
@@ -114,7 +120,7 @@ fn build_batch<'a>(
     let arrow_schema: SchemaRef = schema.arrow_schema();
     let tag_names: Vec<&str> = schema.tags.iter().map(String::as_str).collect();
     // Sort series by tag values in column order (absent tags first).
-    let mut keyed: Vec<(Vec<Option<&str>>, &BTreeMap<i64, Row>)> = series
+    let mut keyed: Vec<KeyedRows<'_>> = series
         .map(|(k, rows)| {
             let vals = tag_names
                 .iter()
@@ -129,8 +135,11 @@ fn build_batch<'a>(
         .iter()
         .map(|_| StringDictionaryBuilder::with_capacity(n, 64, 1024))
         .collect();
-    let mut field_builders: Vec<FieldBuilder> =
-        schema.fields.values().map(|ty| FieldBuilder::new(*ty, n)).collect();
+    let mut field_builders: Vec<FieldBuilder> = schema
+        .fields
+        .values()
+        .map(|ty| FieldBuilder::new(*ty, n))
+        .collect();
     let field_names: Vec<&str> = schema.fields.keys().map(String::as_str).collect();
     let mut time = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
     for (vals, rows) in &keyed {
@@ -150,7 +159,11 @@ fn build_batch<'a>(
         }
     }
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
-    cols.extend(tag_builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    cols.extend(
+        tag_builders
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef),
+    );
     cols.extend(field_builders.iter_mut().map(FieldBuilder::finish));
     cols.push(Arc::new(time.finish()));
     RecordBatch::try_new(arrow_schema, cols)
@@ -222,13 +235,19 @@ impl TableBuffer {
 
     /// The interned series key of a point.
     pub fn series_key(&mut self, tags: &[(String, String)]) -> SeriesKey {
-        tags.iter().map(|(k, v)| (self.intern(k), self.intern(v))).collect()
+        tags.iter()
+            .map(|(k, v)| (self.intern(k), self.intern(v)))
+            .collect()
     }
 
     /// Inserts a point (already validated against the schema).
     pub fn insert(&mut self, p: Point) -> usize {
         let key = self.series_key(&p.tags);
-        let fields: Row = p.fields.into_iter().map(|(k, v)| (self.intern(&k), v)).collect();
+        let fields: Row = p
+            .fields
+            .into_iter()
+            .map(|(k, v)| (self.intern(&k), v))
+            .collect();
         let part = self.partitions.entry(hour_of(p.time_ns)).or_default();
         let before = part.bytes;
         if part.insert(key.clone(), p.time_ns, fields) {
@@ -283,12 +302,16 @@ pub fn batch_to_points(table: &str, batch: &RecordBatch) -> arrow::error::Result
             let c = arrow::compute::cast(col, &crate::schema::time_type())?;
             time = Some(c);
         } else if matches!(f.data_type(), DataType::Dictionary(_, _)) {
-            tags.push((f.name().clone(), arrow::compute::cast(col, &DataType::Utf8)?));
+            tags.push((
+                f.name().clone(),
+                arrow::compute::cast(col, &DataType::Utf8)?,
+            ));
         } else {
             fields.push((f.name().clone(), Arc::clone(col)));
         }
     }
-    let time = time.ok_or_else(|| arrow::error::ArrowError::SchemaError("no time column".into()))?;
+    let time =
+        time.ok_or_else(|| arrow::error::ArrowError::SchemaError("no time column".into()))?;
     let time = time.as_primitive::<TimestampNanosecondType>();
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
@@ -318,7 +341,12 @@ pub fn batch_to_points(table: &str, batch: &RecordBatch) -> arrow::error::Result
         if pfields.is_empty() {
             continue;
         }
-        out.push(Point { table: table.to_string(), tags: ptags, fields: pfields, time_ns: time.value(row) });
+        out.push(Point {
+            table: table.to_string(),
+            tags: ptags,
+            fields: pfields,
+            time_ns: time.value(row),
+        });
     }
     Ok(out)
 }
@@ -330,7 +358,10 @@ mod tests {
     fn p(tags: &[(&str, &str)], f: f64, t: i64) -> Point {
         Point {
             table: "cpu".into(),
-            tags: tags.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             fields: vec![("usage".into(), FieldValue::F64(f))],
             time_ns: t,
         }
@@ -351,14 +382,27 @@ mod tests {
         let part = tb.partitions.values().next().expect("partition");
         assert_eq!(part.rows, 4);
         let batch = part.to_batch(&schema, 0).expect("batch");
-        let text = arrow::util::pretty::pretty_format_batches(&[batch]).expect("fmt").to_string();
-        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ")).skip(1).collect();
+        let text = arrow::util::pretty::pretty_format_batches(&[batch])
+            .expect("fmt")
+            .to_string();
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .skip(1)
+            .collect();
         assert_eq!(rows.len(), 4);
         assert!(rows[0].contains("| 4.0"), "{text}");
-        assert!(rows[1].contains("| a ") && rows[1].contains("| 3.0"), "{text}");
-        assert!(rows[2].contains("| a ") && rows[2].contains("| 2.0"), "{text}");
+        assert!(
+            rows[1].contains("| a ") && rows[1].contains("| 3.0"),
+            "{text}"
+        );
+        assert!(
+            rows[2].contains("| a ") && rows[2].contains("| 2.0"),
+            "{text}"
+        );
         assert!(rows[3].contains("| b "), "{text}");
-        let back = batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let back =
+            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
         assert_eq!(back.len(), 4);
         assert_eq!(back[1], p(&[("host", "a")], 3.0, 10));
     }

@@ -177,7 +177,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("data_dir", &self.shared.cfg.data_dir).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("data_dir", &self.shared.cfg.data_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,7 +203,11 @@ impl Db {
         std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
         let manifest = Manifest::load(&data_dir)?;
         let orphans_removed = remove_orphans(&data_dir, &manifest)?;
-        let schemas = manifest.tables.iter().map(|(k, t)| (k.clone(), t.schema.clone())).collect();
+        let schemas = manifest
+            .tables
+            .iter()
+            .map(|(k, t)| (k.clone(), t.schema.clone()))
+            .collect();
         let after = manifest.wal_seq;
         let shared = Arc::new(Shared {
             state: RwLock::new(State {
@@ -218,7 +224,14 @@ impl Db {
             cfg: config.clone(),
         });
         let sink = Arc::clone(&shared);
-        let (wal, Recovery { records, truncated_tail, .. }) = Wal::open(
+        let (
+            wal,
+            Recovery {
+                records,
+                truncated_tail,
+                ..
+            },
+        ) = Wal::open(
             &data_dir,
             config.wal.clone(),
             after,
@@ -239,7 +252,11 @@ impl Db {
         Ok(Self {
             shared,
             wal,
-            recovery: RecoveryReport { replayed_records, truncated_tail, orphans_removed },
+            recovery: RecoveryReport {
+                replayed_records,
+                truncated_tail,
+                orphans_removed,
+            },
         })
     }
 
@@ -262,17 +279,32 @@ impl Db {
     /// rest. Each point carries a caller tag (line number, series index) used in rejections.
     pub async fn write(&self, points: Vec<(usize, Point)>) -> Result<WriteOutcome> {
         let (valid, rejected) = self.shared.validate(points)?;
-        self.shared.stats.points_rejected.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+        self.shared
+            .stats
+            .points_rejected
+            .fetch_add(rejected.len() as u64, Ordering::Relaxed);
         if valid.is_empty() {
-            return Ok(WriteOutcome { accepted: 0, rejected });
+            return Ok(WriteOutcome {
+                accepted: 0,
+                rejected,
+            });
         }
         let mut bytes = Vec::with_capacity(valid.len() * 64);
         codec::encode(&valid, &mut bytes);
         let n = valid.len();
-        self.shared.stats.wal_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.shared
+            .stats
+            .wal_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.wal.append(bytes, valid).await?;
-        self.shared.stats.points_written.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(WriteOutcome { accepted: n, rejected })
+        self.shared
+            .stats
+            .points_written
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(WriteOutcome {
+            accepted: n,
+            rejected,
+        })
     }
 
     /// Buffered bytes now.
@@ -295,7 +327,9 @@ impl Db {
     pub fn table_view(&self, table: &str) -> Result<Option<TableView>> {
         let (schema, buffered) = {
             let st = self.shared.state.read();
-            let Some(schema) = st.schemas.get(table).cloned() else { return Ok(None) };
+            let Some(schema) = st.schemas.get(table).cloned() else {
+                return Ok(None);
+            };
             let mut buffered = Vec::new();
             if let Some(tb) = st.tables.get(table) {
                 for (hour, part) in &tb.partitions {
@@ -313,11 +347,20 @@ impl Db {
                 t.files
                     .values()
                     .filter(|f| !hours.contains(&f.hour_ns))
-                    .map(|f| (paths::resolve(&self.shared.cfg.data_dir, &f.path), f.clone()))
+                    .map(|f| {
+                        (
+                            paths::resolve(&self.shared.cfg.data_dir, &f.path),
+                            f.clone(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Some(TableView { schema, buffered, files }))
+        Ok(Some(TableView {
+            schema,
+            buffered,
+            files,
+        }))
     }
 
     /// Persists every changed hour to Parquet, commits the manifest, truncates the WAL and evicts
@@ -333,7 +376,9 @@ impl Db {
             let schemas = st.schemas.clone();
             let mut captured = Vec::new();
             for (table, tb) in st.tables.iter_mut() {
-                let Some(schema) = schemas.get(table) else { continue };
+                let Some(schema) = schemas.get(table) else {
+                    continue;
+                };
                 for (hour, part) in tb.partitions.iter_mut() {
                     if part.dirty {
                         captured.push((table.clone(), *hour, part.to_batch(schema, version)?));
@@ -421,7 +466,10 @@ impl Db {
         // 4. WAL up to `seq` is persisted.
         report.wal_segments_removed = futures::executor::block_on(self.wal.truncate(seq))?;
         // 5. Evict clean cold hours.
-        let cutoff = shared.clock.now_ns().saturating_sub(shared.cfg.hot_window_ns);
+        let cutoff = shared
+            .clock
+            .now_ns()
+            .saturating_sub(shared.cfg.hot_window_ns);
         {
             let mut st = shared.state.write();
             let mut freed = 0usize;
@@ -442,7 +490,10 @@ impl Db {
             st.buffer_bytes = st.buffer_bytes.saturating_sub(freed);
         }
         shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-        shared.stats.parquet_bytes_written.fetch_add(report.bytes, Ordering::Relaxed);
+        shared
+            .stats
+            .parquet_bytes_written
+            .fetch_add(report.bytes, Ordering::Relaxed);
         Ok(report)
     }
 
@@ -463,8 +514,12 @@ impl Db {
             let mut st = shared.state.write();
             let mut freed = 0;
             for (table, tb) in st.tables.iter_mut() {
-                let old: Vec<i64> =
-                    tb.partitions.keys().copied().filter(|h| expired(table, *h)).collect();
+                let old: Vec<i64> = tb
+                    .partitions
+                    .keys()
+                    .copied()
+                    .filter(|h| expired(table, *h))
+                    .collect();
                 for h in old {
                     freed += tb.remove_partition(h).map_or(0, |p| p.bytes);
                 }
@@ -475,7 +530,12 @@ impl Db {
         let mut next = m.clone();
         let mut removed = Vec::new();
         for (table, entry) in next.tables.iter_mut() {
-            let old: Vec<i64> = entry.files.keys().copied().filter(|h| expired(table, *h)).collect();
+            let old: Vec<i64> = entry
+                .files
+                .keys()
+                .copied()
+                .filter(|h| expired(table, *h))
+                .collect();
             for h in old {
                 if let Some(f) = entry.files.remove(&h) {
                     removed.push(f.path);
@@ -522,7 +582,10 @@ impl Shared {
         let lim = &self.cfg.limits;
         let mut st = self.state.write();
         if st.buffer_bytes > self.cfg.max_buffer_bytes {
-            return Err(Error::BufferFull { used: st.buffer_bytes, limit: self.cfg.max_buffer_bytes });
+            return Err(Error::BufferFull {
+                used: st.buffer_bytes,
+                limit: self.cfg.max_buffer_bytes,
+            });
         }
         let mut valid = Vec::with_capacity(points.len());
         let mut rejected = Vec::new();
@@ -597,7 +660,10 @@ impl Shared {
     fn load_persisted_hour(&self, tb: &mut TableBuffer, table: &str, hour: i64) -> usize {
         let file = {
             let m = self.manifest.lock();
-            m.tables.get(table).and_then(|t| t.files.get(&hour)).cloned()
+            m.tables
+                .get(table)
+                .and_then(|t| t.files.get(&hour))
+                .cloned()
         };
         let Some(file) = file else { return 0 };
         let path = paths::resolve(&self.cfg.data_dir, &file.path);
@@ -636,7 +702,10 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidName { name: format!("{what} {name}"), reason })
+    Err(Error::InvalidName {
+        name: format!("{what} {name}"),
+        reason,
+    })
 }
 
 fn check_point(p: &Point, lim: &Limits) -> Result<()> {
@@ -651,7 +720,10 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
     for (k, v) in &p.tags {
         check_name(k, "tag", lim)?;
         if k == TIME_COLUMN {
-            return Err(Error::InvalidName { name: k.clone(), reason: "reserved for the time column" });
+            return Err(Error::InvalidName {
+                name: k.clone(),
+                reason: "reserved for the time column",
+            });
         }
         if v.len() > lim.max_tag_value_len {
             return Err(Error::Limit(format!(
@@ -662,12 +734,18 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
         }
     }
     if p.fields.is_empty() {
-        return Err(Error::InvalidName { name: p.table.clone(), reason: "point has no fields" });
+        return Err(Error::InvalidName {
+            name: p.table.clone(),
+            reason: "point has no fields",
+        });
     }
     for (k, v) in &p.fields {
         check_name(k, "field", lim)?;
         if k == TIME_COLUMN {
-            return Err(Error::InvalidName { name: k.clone(), reason: "reserved for the time column" });
+            return Err(Error::InvalidName {
+                name: k.clone(),
+                reason: "reserved for the time column",
+            });
         }
         if let crate::point::FieldValue::Str(s) = v
             && s.len() > lim.max_string_len
@@ -696,16 +774,29 @@ fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<boo
             });
         }
         if schema.tags.contains(k) {
-            return Err(Error::InvalidName { name: k.clone(), reason: "is a tag of this table, not a field" });
+            return Err(Error::InvalidName {
+                name: k.clone(),
+                reason: "is a tag of this table, not a field",
+            });
         }
     }
     for (k, _) in &p.tags {
         if schema.fields.contains_key(k) {
-            return Err(Error::InvalidName { name: k.clone(), reason: "is a field of this table, not a tag" });
+            return Err(Error::InvalidName {
+                name: k.clone(),
+                reason: "is a field of this table, not a tag",
+            });
         }
     }
-    let new_cols = p.tags.iter().filter(|(k, _)| !schema.tags.contains(k)).count()
-        + p.fields.iter().filter(|(k, _)| !schema.fields.contains_key(k)).count();
+    let new_cols = p
+        .tags
+        .iter()
+        .filter(|(k, _)| !schema.tags.contains(k))
+        .count()
+        + p.fields
+            .iter()
+            .filter(|(k, _)| !schema.fields.contains_key(k))
+            .count();
     if new_cols == 0 {
         return Ok(false);
     }
@@ -728,11 +819,16 @@ fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<boo
 /// Removes Parquet and temporary files the manifest does not name (left by a crash between a
 /// file's rename and the manifest commit).
 fn remove_orphans(data_dir: &Path, m: &Manifest) -> Result<usize> {
-    let known: BTreeSet<PathBuf> = m.all_files().map(|f| paths::resolve(data_dir, &f.path)).collect();
+    let known: BTreeSet<PathBuf> = m
+        .all_files()
+        .map(|f| paths::resolve(data_dir, &f.path))
+        .collect();
     let mut removed = 0;
     let mut stack = vec![paths::tables_dir(data_dir)];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd {
             let e = e.map_err(|e| Error::io(&dir, e))?;
             let p = e.path();

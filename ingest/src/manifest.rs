@@ -49,7 +49,9 @@ mod files_as_list {
         s.collect_seq(m.values())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<i64, FileMeta>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<i64, FileMeta>, D::Error> {
         let v: Vec<FileMeta> = Vec::deserialize(d)?;
         Ok(v.into_iter().map(|f| (f.hour_ns, f)).collect())
     }
@@ -88,8 +90,10 @@ impl Manifest {
         };
         let path = paths::manifest_file(data_dir, version);
         let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let Versioned::V1(mut m) = serde_json::from_slice(&text)
-            .map_err(|e| Error::Manifest { path: path.clone(), reason: e.to_string() })?;
+        let Versioned::V1(mut m) = serde_json::from_slice(&text).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         m.version = version;
         Ok(m)
     }
@@ -100,8 +104,11 @@ impl Manifest {
         let version = self.version + 1;
         let path = paths::manifest_file(data_dir, version);
         let tmp = path.with_extension("json.tmp");
-        let body = serde_json::to_vec(&Versioned::V1(self.clone()))
-            .map_err(|e| Error::Manifest { path: path.clone(), reason: e.to_string() })?;
+        let body =
+            serde_json::to_vec(&Versioned::V1(self.clone())).map_err(|e| Error::Manifest {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         crate::failpoint::hit("manifest:before-write");
         {
             let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;

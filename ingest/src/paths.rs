@@ -107,7 +107,10 @@ mod tests {
         for name in ["..", "../etc/passwd", "a/b", "nul\0byte", ".", "ok_name-1"] {
             let rel = parquet_file_relative(name, 0, 1);
             let comp = rel.split('/').nth(1).unwrap_or_default();
-            assert!(!comp.contains('/') && !comp.contains('\0') && !comp.contains('.'), "{rel}");
+            assert!(
+                !comp.contains('/') && !comp.contains('\0') && !comp.contains('.'),
+                "{rel}"
+            );
             assert!(!comp.is_empty());
         }
         assert_eq!(escape_table("cpu_load-1"), "cpu_load-1");
@@ -122,6 +125,9 @@ mod tests {
             parquet_file_relative("cpu", ns, 7),
             "tables/cpu/2024-02-29/13/00000000000000000007.parquet"
         );
-        assert_eq!(parquet_file_relative("m", -1, 0).split('/').nth(2), Some("1969-12-31"));
+        assert_eq!(
+            parquet_file_relative("m", -1, 0).split('/').nth(2),
+            Some("1969-12-31")
+        );
     }
 }

@@ -29,8 +29,12 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let pq = |source| Error::Parquet { path: tmp.clone(), source };
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(pq)?;
+    let pq = |source| Error::Parquet {
+        path: tmp.clone(),
+        source,
+    };
+    let mut w =
+        ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(pq)?;
     w.write(batch).map_err(pq)?;
     let file = w.into_inner().map_err(pq)?;
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
@@ -46,8 +50,14 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64> {
 /// Reads a whole Parquet file.
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let pq = |source| Error::Parquet { path: path.to_path_buf(), source };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?.build().map_err(pq)?;
+    let pq = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq)?
+        .build()
+        .map_err(pq)?;
     let mut out = Vec::new();
     for b in reader {
         out.push(b?);

@@ -221,7 +221,12 @@ pub mod codec {
                 fields.push((name, v));
             }
             let time_ns = i64::from_le_bytes(r.u64()?);
-            points.push(Point { table, tags, fields, time_ns });
+            points.push(Point {
+                table,
+                tags,
+                fields,
+                time_ns,
+            });
         }
         r.0.is_empty().then_some(points)
     }

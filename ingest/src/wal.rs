@@ -51,7 +51,10 @@ impl Default for WalConfig {
 impl WalConfig {
     /// Small segments for tests so rotation and truncation happen often.
     pub fn for_tests() -> Self {
-        Self { segment_bytes: 4 * 1024, ..Self::default() }
+        Self {
+            segment_bytes: 4 * 1024,
+            ..Self::default()
+        }
     }
 }
 
@@ -80,12 +83,22 @@ fn recover(data_dir: &Path, cfg: &WalConfig, after_seq: u64) -> Result<(Vec<Segm
     let mut segments = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
         let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        if let Some(first_seq) = entry.file_name().to_str().and_then(paths::parse_wal_segment) {
-            segments.push(Segment { first_seq, path: entry.path() });
+        if let Some(first_seq) = entry
+            .file_name()
+            .to_str()
+            .and_then(paths::parse_wal_segment)
+        {
+            segments.push(Segment {
+                first_seq,
+                path: entry.path(),
+            });
         }
     }
     segments.sort_by_key(|s| s.first_seq);
-    let mut rec = Recovery { next_seq: after_seq + 1, ..Recovery::default() };
+    let mut rec = Recovery {
+        next_seq: after_seq + 1,
+        ..Recovery::default()
+    };
     let mut last_seq: Option<u64> = None;
     let mut i = 0;
     while i < segments.len() {
@@ -95,7 +108,13 @@ fn recover(data_dir: &Path, cfg: &WalConfig, after_seq: u64) -> Result<(Vec<Segm
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| Error::io(&path, e))?;
-        let bad = scan_segment(&bytes, segments[i].first_seq, &mut last_seq, after_seq, &mut rec);
+        let bad = scan_segment(
+            &bytes,
+            segments[i].first_seq,
+            &mut last_seq,
+            after_seq,
+            &mut rec,
+        );
         if let Some((offset, reason)) = bad {
             let torn = is_last && !valid_record_after(&bytes, offset, last_seq);
             if torn || cfg.repair {
@@ -111,7 +130,11 @@ fn recover(data_dir: &Path, cfg: &WalConfig, after_seq: u64) -> Result<(Vec<Segm
                     }
                 }
             } else {
-                return Err(Error::WalCorrupt { path, offset, reason });
+                return Err(Error::WalCorrupt {
+                    path,
+                    offset,
+                    reason,
+                });
             }
         }
         i += 1;
@@ -146,7 +169,10 @@ fn scan_segment(
         match parse_record(bytes, off) {
             Ok((seq, payload, next)) => {
                 if seq != expected {
-                    return Some((off as u64, format!("sequence {seq} where {expected} was expected")));
+                    return Some((
+                        off as u64,
+                        format!("sequence {seq} where {expected} was expected"),
+                    ));
                 }
                 if seq > after_seq {
                     rec.records.push((seq, payload.to_vec()));
@@ -174,7 +200,10 @@ fn parse_record(bytes: &[u8], off: usize) -> Result<(u64, &[u8], usize), String>
     }
     let end = off + HEADER + len;
     let payload = bytes.get(off + HEADER..end).ok_or_else(|| {
-        format!("record claims {len} bytes but only {} remain", bytes.len() - off - HEADER)
+        format!(
+            "record claims {len} bytes but only {} remain",
+            bytes.len() - off - HEADER
+        )
     })?;
     let mut h = crc32fast::Hasher::new();
     h.update(&seq_bytes);
@@ -195,7 +224,10 @@ fn valid_record_after(bytes: &[u8], bad: u64, last_seq: Option<u64>) -> bool {
 }
 
 fn truncate_file(path: &Path, len: u64, bytes: &[u8]) -> Result<()> {
-    let f = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         // Even the header was torn: rewrite it.
         f.set_len(0).map_err(|e| Error::io(path, e))?;
@@ -211,15 +243,26 @@ fn encode_record(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
     let mut h = crc32fast::Hasher::new();
     h.update(&seq.to_le_bytes());
     h.update(payload);
-    out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
     out.extend_from_slice(&h.finalize().to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(payload);
 }
 
 enum Msg<T> {
-    Append { bytes: Vec<u8>, item: T, reply: oneshot::Sender<Result<u64>> },
-    Truncate { up_to: u64, reply: oneshot::Sender<Result<usize>> },
+    Append {
+        bytes: Vec<u8>,
+        item: T,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    Truncate {
+        up_to: u64,
+        reply: oneshot::Sender<Result<usize>>,
+    },
 }
 
 /// Called on the writer thread, in sequence order, for each durable record before its ack.
@@ -292,9 +335,14 @@ impl<T: Send + 'static> Wal<T> {
         let max = self.max_queued;
         async move {
             match sent {
-                Err(Error::Limit(_)) => Err(Error::BufferFull { used: max, limit: max }),
+                Err(Error::Limit(_)) => Err(Error::BufferFull {
+                    used: max,
+                    limit: max,
+                }),
                 Err(e) => Err(e),
-                Ok(()) => rx.await.map_err(|_| Error::WalClosed("writer stopped".into()))?,
+                Ok(()) => rx
+                    .await
+                    .map_err(|_| Error::WalClosed("writer stopped".into()))?,
             }
         }
     }
@@ -305,7 +353,8 @@ impl<T: Send + 'static> Wal<T> {
         let sent = self.tx.send(Msg::Truncate { up_to, reply });
         async move {
             sent.map_err(|_| Error::WalClosed("shut down".into()))?;
-            rx.await.map_err(|_| Error::WalClosed("writer stopped".into()))?
+            rx.await
+                .map_err(|_| Error::WalClosed("writer stopped".into()))?
         }
     }
 
@@ -379,7 +428,11 @@ impl<T> Writer<T> {
         let _ = self.active.sync_all();
     }
 
-    fn write_group(&mut self, buf: &mut Vec<u8>, appends: Vec<(Vec<u8>, T, oneshot::Sender<Result<u64>>)>) {
+    fn write_group(
+        &mut self,
+        buf: &mut Vec<u8>,
+        appends: Vec<(Vec<u8>, T, oneshot::Sender<Result<u64>>)>,
+    ) {
         buf.clear();
         let total: usize = appends.iter().map(|(b, _, _)| b.len()).sum();
         for (i, (bytes, _, _)) in appends.iter().enumerate() {
@@ -427,10 +480,13 @@ impl<T> Writer<T> {
     fn write_and_sync(&mut self, buf: &[u8]) -> Result<()> {
         let path = paths::wal_segment(&self.data_dir, self.active_first);
         let before = self.active_len();
-        let res = self
-            .active
-            .write_all(buf)
-            .and_then(|()| if self.cfg.sync { self.active.sync_data() } else { Ok(()) });
+        let res = self.active.write_all(buf).and_then(|()| {
+            if self.cfg.sync {
+                self.active.sync_data()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = res {
             let _ = self.active.set_len(before);
             let _ = self.active.seek(SeekFrom::Start(before));
@@ -444,7 +500,8 @@ impl<T> Writer<T> {
         let first = self.next_seq;
         let f = create_segment(&self.data_dir, first)?;
         let old = std::mem::replace(&mut self.active, f);
-        old.sync_all().map_err(|e| Error::io(paths::wal_segment(&self.data_dir, self.active_first), e))?;
+        old.sync_all()
+            .map_err(|e| Error::io(paths::wal_segment(&self.data_dir, self.active_first), e))?;
         self.closed.push(Segment {
             first_seq: self.active_first,
             path: paths::wal_segment(&self.data_dir, self.active_first),

@@ -60,7 +60,10 @@ impl Format {
 }
 
 /// Dictionary columns become their value type (CSV and JSON writers want plain strings).
-fn plain(schema: &SchemaRef, batches: &[RecordBatch]) -> arrow::error::Result<(SchemaRef, Vec<RecordBatch>)> {
+fn plain(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> arrow::error::Result<(SchemaRef, Vec<RecordBatch>)> {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -84,7 +87,11 @@ fn plain(schema: &SchemaRef, batches: &[RecordBatch]) -> arrow::error::Result<(S
 }
 
 /// Encodes a result in `format`.
-pub fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
+pub fn encode(
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>, String> {
     let err = |e: &dyn std::fmt::Display| format!("encoding the result failed: {e}");
     let mut out = Vec::new();
     match format {
@@ -106,17 +113,21 @@ pub fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> Re
         }
         Format::Csv => {
             let (schema, batches) = plain(schema, batches).map_err(|e| err(&e))?;
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             if batches.is_empty() {
                 // Still write the header line.
-                w.write(&RecordBatch::new_empty(schema)).map_err(|e| err(&e))?;
+                w.write(&RecordBatch::new_empty(schema))
+                    .map_err(|e| err(&e))?;
             }
             for b in &batches {
                 w.write(b).map_err(|e| err(&e))?;
             }
         }
         Format::Arrow => {
-            let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(|e| err(&e))?;
+            let mut w =
+                arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(|e| err(&e))?;
             for b in batches {
                 w.write(b).map_err(|e| err(&e))?;
             }

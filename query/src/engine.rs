@@ -64,7 +64,9 @@ pub struct QueryEngine {
 
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueryEngine").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("QueryEngine")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,7 +86,12 @@ impl QueryEngine {
             .thread_name("crest-query")
             .enable_all()
             .build()?;
-        Ok(Self { db, slots: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))), cfg, runtime: Some(runtime) })
+        Ok(Self {
+            db,
+            slots: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
+            cfg,
+            runtime: Some(runtime),
+        })
     }
 
     /// The limits in force.
@@ -96,10 +103,13 @@ impl QueryEngine {
     pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
         let permit = match Arc::clone(&self.slots).try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => tokio::time::timeout(Duration::from_secs(2), Arc::clone(&self.slots).acquire_owned())
-                .await
-                .map_err(|_| QueryError::Busy(self.cfg.max_concurrent))?
-                .map_err(|_| QueryError::Busy(self.cfg.max_concurrent))?,
+            Err(_) => tokio::time::timeout(
+                Duration::from_secs(2),
+                Arc::clone(&self.slots).acquire_owned(),
+            )
+            .await
+            .map_err(|_| QueryError::Busy(self.cfg.max_concurrent))?
+            .map_err(|_| QueryError::Busy(self.cfg.max_concurrent))?,
         };
         let ctx = self.session()?;
         let sql = sql.to_string();
@@ -166,7 +176,10 @@ fn classify(e: DataFusionError, limit: usize) -> QueryError {
         .unwrap_or(&msg)
         .to_string();
     match root {
-        DataFusionError::ResourcesExhausted(d) => QueryError::Memory { limit, detail: d.clone() },
+        DataFusionError::ResourcesExhausted(d) => QueryError::Memory {
+            limit,
+            detail: d.clone(),
+        },
         DataFusionError::Plan(p)
             if p.starts_with("DDL not supported")
                 || p.starts_with("DML not supported")
@@ -175,9 +188,9 @@ fn classify(e: DataFusionError, limit: usize) -> QueryError {
             QueryError::Refused(p.clone())
         }
         DataFusionError::External(inner) => QueryError::Internal(inner.to_string()),
-        DataFusionError::Internal(_) | DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => {
-            QueryError::Internal(msg)
-        }
+        DataFusionError::Internal(_)
+        | DataFusionError::IoError(_)
+        | DataFusionError::ObjectStore(_) => QueryError::Internal(msg),
         _ => QueryError::Invalid(msg),
     }
 }

@@ -1,10 +1,14 @@
 //! The table provider over one table's buffered hours and Parquet files, with time pruning.
 
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, Session};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
@@ -16,8 +20,6 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
-use datafusion::common::tree_node::TreeNodeRecursion;
-use arrow::datatypes::SchemaRef;
 use ingest::Db;
 use ingest::buffer::HOUR_NS;
 use ingest::schema::TIME_COLUMN;
@@ -45,8 +47,11 @@ impl SchemaProvider for CrestSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         Ok(self.db.table_schema(name).map(|s| {
-            Arc::new(CrestTable { db: Arc::clone(&self.db), name: name.to_string(), schema: s.arrow_schema() })
-                as Arc<dyn TableProvider>
+            Arc::new(CrestTable {
+                db: Arc::clone(&self.db),
+                name: name.to_string(),
+                schema: s.arrow_schema(),
+            }) as Arc<dyn TableProvider>
         }))
     }
 
@@ -74,7 +79,10 @@ pub struct TimeBounds {
 
 impl Default for TimeBounds {
     fn default() -> Self {
-        Self { min: i64::MIN, max: i64::MAX }
+        Self {
+            min: i64::MIN,
+            max: i64::MAX,
+        }
     }
 }
 
@@ -90,7 +98,11 @@ impl TimeBounds {
 
     fn narrow(&mut self, e: &Expr) {
         match e {
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
                 self.narrow(left);
                 self.narrow(right);
             }
@@ -160,7 +172,10 @@ impl TableProvider for CrestTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -227,12 +242,19 @@ impl TableProvider for CrestTable {
         } else {
             UnionExec::try_new(inputs)?
         };
-        Ok(Arc::new(CrestScanExec::new(self.name.clone(), stats, input)))
+        Ok(Arc::new(CrestScanExec::new(
+            self.name.clone(),
+            stats,
+            input,
+        )))
     }
 }
 
 /// Adds null columns a batch lacks so it matches the table schema.
-fn conform(batch: &arrow::array::RecordBatch, schema: &SchemaRef) -> Result<arrow::array::RecordBatch> {
+fn conform(
+    batch: &arrow::array::RecordBatch,
+    schema: &SchemaRef,
+) -> Result<arrow::array::RecordBatch> {
     if batch.schema().fields() == schema.fields() {
         return Ok(batch.clone());
     }
@@ -244,7 +266,10 @@ fn conform(batch: &arrow::array::RecordBatch, schema: &SchemaRef) -> Result<arro
             None => arrow::array::new_null_array(f.data_type(), batch.num_rows()),
         })
         .collect();
-    Ok(arrow::array::RecordBatch::try_new(Arc::clone(schema), cols)?)
+    Ok(arrow::array::RecordBatch::try_new(
+        Arc::clone(schema),
+        cols,
+    )?)
 }
 
 /// What a scan read and what the time bounds let it skip.
@@ -270,7 +295,11 @@ pub struct CrestScanExec {
 
 impl CrestScanExec {
     fn new(table: String, stats: ScanStats, input: Arc<dyn ExecutionPlan>) -> Self {
-        Self { table, stats, input }
+        Self {
+            table,
+            stats,
+            input,
+        }
     }
 }
 
@@ -280,7 +309,11 @@ impl DisplayAs for CrestScanExec {
         write!(
             f,
             "CrestScanExec: table={}, files_scanned={}, files_pruned={}, buffer_hours_scanned={}, buffer_hours_pruned={}",
-            self.table, s.files_scanned, s.files_pruned, s.buffer_hours_scanned, s.buffer_hours_pruned
+            self.table,
+            s.files_scanned,
+            s.files_pruned,
+            s.buffer_hours_scanned,
+            s.buffer_hours_pruned
         )
     }
 }
@@ -312,10 +345,18 @@ impl ExecutionPlan for CrestScanExec {
         let input = children
             .pop()
             .ok_or_else(|| DataFusionError::Internal("CrestScanExec needs one child".into()))?;
-        Ok(Arc::new(CrestScanExec::new(self.table.clone(), self.stats, input)))
+        Ok(Arc::new(CrestScanExec::new(
+            self.table.clone(),
+            self.stats,
+            input,
+        )))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         self.input.execute(partition, context)
     }
 }

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `crest` binary.
+
+use clap::Parser;
+use crest_web::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CREST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => rt.block_on(crest_web::cli::serve(args)),
+        Command::Loadgen(args) => rt.block_on(crest_web::loadgen::run(args)),
+    }
+}

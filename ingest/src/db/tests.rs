@@ -5,7 +5,10 @@ use crate::point::FieldValue;
 const T0: i64 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
 
 fn cfg(dir: &Path) -> DbConfig {
-    DbConfig { wal: WalConfig::for_tests(), ..DbConfig::new(dir) }
+    DbConfig {
+        wal: WalConfig::for_tests(),
+        ..DbConfig::new(dir)
+    }
 }
 
 fn open(dir: &Path, clock: &Arc<MockClock>) -> Db {
@@ -32,7 +35,9 @@ fn write(db: &Db, points: Vec<Point>) -> WriteOutcome {
 
 /// Every row of `table`, from buffer and files, as sorted points.
 fn rows(db: &Db, table: &str) -> Vec<Point> {
-    let Some(view) = db.table_view(table).expect("view") else { return Vec::new() };
+    let Some(view) = db.table_view(table).expect("view") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (_, b) in &view.buffered {
         out.extend(batch_to_points(table, b).expect("points"));
@@ -51,7 +56,10 @@ fn written_points_are_visible_at_once_and_survive_reopen_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(MockClock::new(T0));
     let db = open(dir.path(), &clock);
-    let out = write(&db, vec![pt("a", 1.0, T0), pt("b", 2.0, T0), pt("a", 3.0, T0 + 1)]);
+    let out = write(
+        &db,
+        vec![pt("a", 1.0, T0), pt("b", 2.0, T0), pt("a", 3.0, T0 + 1)],
+    );
     assert_eq!(out.accepted, 3);
     assert_eq!(rows(&db, "cpu").len(), 3);
     drop(db); // no snapshot: everything comes back from the WAL
@@ -61,8 +69,15 @@ fn written_points_are_visible_at_once_and_survive_reopen_exactly_once() {
     db.snapshot().expect("snapshot");
     drop(db);
     let db = open(dir.path(), &clock);
-    assert_eq!(db.recovery().replayed_records, 0, "the WAL was truncated after the commit");
-    assert_eq!(rows(&db, "cpu"), vec![pt("a", 1.0, T0), pt("a", 3.0, T0 + 1), pt("b", 2.0, T0)]);
+    assert_eq!(
+        db.recovery().replayed_records,
+        0,
+        "the WAL was truncated after the commit"
+    );
+    assert_eq!(
+        rows(&db, "cpu"),
+        vec![pt("a", 1.0, T0), pt("a", 3.0, T0 + 1), pt("b", 2.0, T0)]
+    );
 }
 
 #[test]
@@ -76,14 +91,23 @@ fn a_retry_after_a_snapshot_and_eviction_still_reads_back_once() {
     clock.set(T0 + 3 * HOUR_NS);
     let report = db.snapshot().expect("snapshot");
     assert_eq!(report.evicted, 1, "the cold hour left memory");
-    assert!(db.table_view("cpu").expect("view").expect("table").buffered.is_empty());
+    assert!(
+        db.table_view("cpu")
+            .expect("view")
+            .expect("table")
+            .buffered
+            .is_empty()
+    );
     write(&db, batch.clone()); // the client's retry of the same request
     write(&db, vec![pt("c", 5.0, T0)]); // a late point in the same hour
     assert_eq!(rows(&db, "cpu").len(), 3);
     db.snapshot().expect("snapshot");
     drop(db);
     let db = open(dir.path(), &clock);
-    assert_eq!(rows(&db, "cpu"), vec![pt("a", 1.0, T0), pt("b", 2.0, T0), pt("c", 5.0, T0)]);
+    assert_eq!(
+        rows(&db, "cpu"),
+        vec![pt("a", 1.0, T0), pt("b", 2.0, T0), pt("c", 5.0, T0)]
+    );
     let view = db.table_view("cpu").expect("view").expect("table");
     assert_eq!(view.files.len(), 1, "one file per table and hour");
 }
@@ -97,13 +121,22 @@ fn type_conflicts_and_bad_names_are_rejected_per_point_and_the_rest_kept() {
     bad_type.fields = vec![("usage".into(), FieldValue::Str("high".into()))];
     let mut time_tag = pt("a", 0.0, T0);
     time_tag.tags.push(("time".into(), "x".into()));
-    let out = write(&db, vec![pt("a", 1.0, T0), bad_type, time_tag, pt("b", 1.0, T0)]);
+    let out = write(
+        &db,
+        vec![pt("a", 1.0, T0), bad_type, time_tag, pt("b", 1.0, T0)],
+    );
     assert_eq!(out.accepted, 2);
     let tags: Vec<usize> = out.rejected.iter().map(|(t, _)| *t).collect();
     assert_eq!(tags, vec![1, 2]);
     let msg = out.rejected[0].1.to_string();
-    assert!(msg.contains("usage") && msg.contains("float") && msg.contains("string"), "{msg}");
-    assert_eq!(out.rejected[0].1.kind(), crate::error::ErrorKind::InvalidInput);
+    assert!(
+        msg.contains("usage") && msg.contains("float") && msg.contains("string"),
+        "{msg}"
+    );
+    assert_eq!(
+        out.rejected[0].1.kind(),
+        crate::error::ErrorKind::InvalidInput
+    );
 }
 
 #[test]
@@ -113,10 +146,16 @@ fn series_cardinality_limit_refuses_new_series_only() {
     let mut c = cfg(dir.path());
     c.limits.max_series_per_table = 2;
     let db = open_with(c, &clock);
-    assert_eq!(write(&db, vec![pt("a", 1.0, T0), pt("b", 1.0, T0)]).accepted, 2);
+    assert_eq!(
+        write(&db, vec![pt("a", 1.0, T0), pt("b", 1.0, T0)]).accepted,
+        2
+    );
     let out = write(&db, vec![pt("c", 1.0, T0), pt("a", 2.0, T0 + 1)]);
     assert_eq!(out.accepted, 1, "the existing series is still accepted");
-    assert_eq!(out.rejected[0].1.kind(), crate::error::ErrorKind::LimitExceeded);
+    assert_eq!(
+        out.rejected[0].1.kind(),
+        crate::error::ErrorKind::LimitExceeded
+    );
 }
 
 #[test]

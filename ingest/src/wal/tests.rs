@@ -3,6 +3,8 @@ use proptest::prelude::*;
 use std::sync::Mutex;
 
 type Applied = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
+/// A named way to damage a record at an offset.
+type Damage = (&'static str, fn(&mut Vec<u8>, usize));
 
 fn open(dir: &Path, cfg: WalConfig, after: u64) -> Result<(Wal<Vec<u8>>, Recovery, Applied)> {
     let applied: Applied = Arc::default();
@@ -56,11 +58,17 @@ fn concurrent_appenders_share_fsyncs_and_all_get_unique_sequences() {
             std::thread::spawn(move || (0..50).map(|i| append(&wal, &[t, i])).collect::<Vec<_>>())
         })
         .collect();
-    let mut seqs: Vec<u64> = handles.into_iter().flat_map(|h| h.join().expect("join")).collect();
+    let mut seqs: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("join"))
+        .collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=400).collect::<Vec<_>>());
     let applied = applied.lock().expect("lock");
-    assert!(applied.windows(2).all(|w| w[0].0 + 1 == w[1].0), "applied in sequence order");
+    assert!(
+        applied.windows(2).all(|w| w[0].0 + 1 == w[1].0),
+        "applied in sequence order"
+    );
 }
 
 #[test]
@@ -78,14 +86,21 @@ fn truncate_drops_only_persisted_segments() {
     wal.shutdown();
     let (_w, rec, _) = open(dir.path(), WalConfig::for_tests(), 10).expect("reopen");
     let seqs: Vec<u64> = rec.records.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (11..=20).collect::<Vec<_>>(), "every record after the cut survives");
+    assert_eq!(
+        seqs,
+        (11..=20).collect::<Vec<_>>(),
+        "every record after the cut survives"
+    );
 }
 
 /// D3: cut the last segment at every byte offset of its last records.
 #[test]
 fn torn_tail_at_every_offset_is_truncated_and_earlier_records_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = WalConfig { segment_bytes: u64::MAX, ..WalConfig::default() };
+    let cfg = WalConfig {
+        segment_bytes: u64::MAX,
+        ..WalConfig::default()
+    };
     let (wal, _, _) = open(dir.path(), cfg.clone(), 0).expect("open");
     let mut ends = vec![MAGIC.len() as u64];
     for i in 0..6u8 {
@@ -106,7 +121,11 @@ fn torn_tail_at_every_offset_is_truncated_and_earlier_records_kept() {
             .unwrap_or_else(|e| panic!("open after cut at {cut} failed: {e}"));
         let complete = ends.iter().filter(|&&e| e <= cut).count() as u64 - 1;
         assert_eq!(rec.records.len() as u64, complete, "cut at {cut}");
-        assert_eq!(rec.truncated_tail.is_some(), !ends.contains(&cut), "cut at {cut}");
+        assert_eq!(
+            rec.truncated_tail.is_some(),
+            !ends.contains(&cut),
+            "cut at {cut}"
+        );
         // And the log keeps working after the cut.
         assert_eq!(append(&wal, b"after"), complete + 1);
         wal.shutdown();
@@ -118,14 +137,19 @@ fn torn_tail_at_every_offset_is_truncated_and_earlier_records_kept() {
 /// D4: damage in the middle refuses to open and names file and offset; repair keeps the prefix.
 #[test]
 fn mid_log_corruption_refuses_start_and_repair_keeps_prefix() {
-    let cases: [(&str, fn(&mut Vec<u8>, usize)); 3] = [
+    let cases: [Damage; 3] = [
         ("bit flip", |b, off| b[off + HEADER + 3] ^= 0x10),
-        ("bad length", |b, off| b[off..off + 4].copy_from_slice(&9_999u32.to_le_bytes())),
+        ("bad length", |b, off| {
+            b[off..off + 4].copy_from_slice(&9_999u32.to_le_bytes())
+        }),
         ("zeroed block", |b, off| b[off..off + HEADER + 8].fill(0)),
     ];
     for (what, damage) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = WalConfig { segment_bytes: u64::MAX, ..WalConfig::default() };
+        let cfg = WalConfig {
+            segment_bytes: u64::MAX,
+            ..WalConfig::default()
+        };
         let (wal, _, _) = open(dir.path(), cfg.clone(), 0).expect("open");
         for i in 0..10u8 {
             append(&wal, &[i; 32]);
@@ -136,11 +160,16 @@ fn mid_log_corruption_refuses_start_and_repair_keeps_prefix() {
         let off = MAGIC.len() + 4 * (HEADER + 32); // record 5
         damage(&mut bytes, off);
         std::fs::write(&seg, &bytes).expect("write");
-        let err = open(dir.path(), cfg.clone(), 0).err().unwrap_or_else(|| panic!("{what}: opened"));
+        let err = open(dir.path(), cfg.clone(), 0)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: opened"));
         let msg = err.to_string();
         assert!(msg.contains(&format!("offset {off}")), "{what}: {msg}");
         assert!(msg.contains(&seg.display().to_string()), "{what}: {msg}");
-        let repair = WalConfig { repair: true, ..cfg };
+        let repair = WalConfig {
+            repair: true,
+            ..cfg
+        };
         let (_w, rec, _) = open(dir.path(), repair, 0).expect("repair opens");
         assert_eq!(rec.records.len(), 4, "{what}");
         assert!(rec.repaired_at.is_some());

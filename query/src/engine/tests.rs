@@ -9,7 +9,13 @@ const T0: i64 = 1_700_000_000_000_000_000 / HOUR_NS * HOUR_NS; // an hour bounda
 
 fn db(dir: &std::path::Path) -> Arc<Db> {
     let clock: Arc<dyn Clock> = Arc::new(MockClock::new(T0 + 10 * HOUR_NS));
-    Arc::new(Db::open(DbArgs { config: DbConfig::new(dir), clock }).expect("open"))
+    Arc::new(
+        Db::open(DbArgs {
+            config: DbConfig::new(dir),
+            clock,
+        })
+        .expect("open"),
+    )
 }
 
 fn pt(host: &str, v: f64, t: i64) -> Point {
@@ -22,38 +28,77 @@ fn pt(host: &str, v: f64, t: i64) -> Point {
 }
 
 async fn write(db: &Db, points: Vec<Point>) {
-    let out = db.write(points.into_iter().enumerate().collect()).await.expect("write");
+    let out = db
+        .write(points.into_iter().enumerate().collect())
+        .await
+        .expect("write");
     assert!(out.rejected.is_empty());
 }
 
 fn engine(db: &Arc<Db>) -> QueryEngine {
-    QueryEngine::new(Arc::clone(db), QueryConfig { threads: 2, ..QueryConfig::default() }).expect("engine")
+    QueryEngine::new(
+        Arc::clone(db),
+        QueryConfig {
+            threads: 2,
+            ..QueryConfig::default()
+        },
+    )
+    .expect("engine")
 }
 
 async fn text(e: &QueryEngine, sql: &str) -> String {
-    let r = e.sql(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
-    arrow::util::pretty::pretty_format_batches(&r.batches).expect("fmt").to_string()
+    let r = e
+        .sql(sql)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    arrow::util::pretty::pretty_format_batches(&r.batches)
+        .expect("fmt")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_reads_buffer_and_files_together_and_prunes_by_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = db(dir.path());
-    write(&db, vec![pt("a", 1.0, T0), pt("b", 2.0, T0 + 1), pt("a", 3.0, T0 + 2 * HOUR_NS)]).await;
+    write(
+        &db,
+        vec![
+            pt("a", 1.0, T0),
+            pt("b", 2.0, T0 + 1),
+            pt("a", 3.0, T0 + 2 * HOUR_NS),
+        ],
+    )
+    .await;
     let d = Arc::clone(&db);
-    tokio::task::spawn_blocking(move || d.snapshot()).await.expect("join").expect("snapshot");
+    tokio::task::spawn_blocking(move || d.snapshot())
+        .await
+        .expect("join")
+        .expect("snapshot");
     write(&db, vec![pt("c", 4.0, T0 + 5 * HOUR_NS)]).await;
     let e = engine(&db);
-    let out = text(&e, "SELECT host, sum(usage) AS s FROM cpu GROUP BY host ORDER BY host").await;
-    assert!(out.contains("| a    | 4.0 |") && out.contains("| c    | 4.0 |"), "{out}");
+    let out = text(
+        &e,
+        "SELECT host, sum(usage) AS s FROM cpu GROUP BY host ORDER BY host",
+    )
+    .await;
+    assert!(
+        out.contains("| a    | 4.0 |") && out.contains("| c    | 4.0 |"),
+        "{out}"
+    );
     let explain = text(
         &e,
-        &format!("EXPLAIN SELECT * FROM cpu WHERE time >= to_timestamp_nanos({}) ", T0 + 2 * HOUR_NS),
+        &format!(
+            "EXPLAIN SELECT * FROM cpu WHERE time >= to_timestamp_nanos({}) ",
+            T0 + 2 * HOUR_NS
+        ),
     )
     .await;
     assert!(explain.contains("files_pruned=1"), "{explain}");
     let n = e
-        .sql(&format!("SELECT * FROM cpu WHERE time >= to_timestamp_nanos({})", T0 + 2 * HOUR_NS))
+        .sql(&format!(
+            "SELECT * FROM cpu WHERE time >= to_timestamp_nanos({})",
+            T0 + 2 * HOUR_NS
+        ))
         .await
         .expect("query")
         .num_rows();
@@ -64,18 +109,38 @@ async fn sql_reads_buffer_and_files_together_and_prunes_by_time() {
 async fn full_sql_works_date_bin_windows_joins_information_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = db(dir.path());
-    write(&db, (0..10).map(|i| pt(if i % 2 == 0 { "a" } else { "b" }, f64::from(i), T0 + i64::from(i) * 60_000_000_000)).collect()).await;
+    write(
+        &db,
+        (0..10)
+            .map(|i| {
+                pt(
+                    if i % 2 == 0 { "a" } else { "b" },
+                    f64::from(i),
+                    T0 + i64::from(i) * 60_000_000_000,
+                )
+            })
+            .collect(),
+    )
+    .await;
     let e = engine(&db);
     let out = text(&e, "SELECT date_bin(INTERVAL '5 minutes', time) AS t, count(*) AS n FROM cpu GROUP BY 1 ORDER BY 1").await;
     assert!(out.contains("| 5 "), "{out}");
     let out = text(&e, "SELECT host, usage, rank() OVER (PARTITION BY host ORDER BY usage DESC) AS r FROM cpu ORDER BY host, r LIMIT 1").await;
     assert!(out.contains("| a    | 8.0   | 1 |"), "{out}");
-    let out = text(&e, "SELECT count(*) AS n FROM cpu x JOIN cpu y ON x.host = y.host AND x.time = y.time").await;
+    let out = text(
+        &e,
+        "SELECT count(*) AS n FROM cpu x JOIN cpu y ON x.host = y.host AND x.time = y.time",
+    )
+    .await;
     assert!(out.contains("| 10 |"), "{out}");
     let out = text(&e, "SHOW TABLES").await;
     assert!(out.contains("cpu"), "{out}");
     let out = text(&e, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'cpu' ORDER BY column_name").await;
-    assert!(out.contains("Dictionary(Int32, Utf8)") && out.contains("Timestamp(ns, \"UTC\")") || out.contains("Timestamp(Nanosecond"), "{out}");
+    assert!(
+        out.contains("Dictionary(Int32, Utf8)") && out.contains("Timestamp(ns, \"UTC\")")
+            || out.contains("Timestamp(Nanosecond"),
+        "{out}"
+    );
 }
 
 /// Q1: the sandbox refuses every write, DDL, setting and file or URL read, and nothing changes.
@@ -100,12 +165,22 @@ async fn sandbox_refuses_ddl_dml_copy_set_and_file_reads() {
         "SELECT * FROM read_csv('/etc/passwd')",
         "SELECT * FROM 'http://127.0.0.1:1/x.parquet'",
     ] {
-        let err = e.sql(sql).await.err().unwrap_or_else(|| panic!("allowed: {sql}"));
+        let err = e
+            .sql(sql)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("allowed: {sql}"));
         assert_eq!(err.kind(), QueryErrorKind::InvalidQuery, "{sql}: {err}");
     }
     assert!(!std::path::Path::new("/tmp/crest-copy-test.csv").exists());
     assert_eq!(db.table_names(), vec!["cpu".to_string()]);
-    assert_eq!(e.sql("SELECT * FROM cpu").await.expect("still there").num_rows(), 1);
+    assert_eq!(
+        e.sql("SELECT * FROM cpu")
+            .await
+            .expect("still there")
+            .num_rows(),
+        1
+    );
 }
 
 /// Q2: a cross-join bomb ends within the timeout with a clear error; a huge GROUP BY hits the
@@ -117,20 +192,23 @@ async fn expensive_queries_end_with_clear_errors() {
     write(&db, vec![pt("a", 1.0, T0)]).await;
     let e = QueryEngine::new(
         Arc::clone(&db),
-        QueryConfig { timeout: Duration::from_millis(500), memory_limit: 16 * 1024 * 1024, threads: 2, max_concurrent: 2 },
+        QueryConfig {
+            timeout: Duration::from_millis(500),
+            memory_limit: 16 * 1024 * 1024,
+            threads: 2,
+            max_concurrent: 2,
+        },
     )
     .expect("engine");
     let err = e
         .sql("SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b, generate_series(1, 1000) c")
         .await
-        .err()
-        .expect("bomb must fail");
+        .expect_err("bomb must fail");
     assert_eq!(err.kind(), QueryErrorKind::TooExpensive, "{err}");
     let err = e
         .sql("SELECT value % 50000000 AS k, array_agg(value) FROM generate_series(1, 50000000) GROUP BY k")
         .await
-        .err()
-        .expect("huge group by must fail");
+        .expect_err("huge group by must fail");
     assert_eq!(err.kind(), QueryErrorKind::TooExpensive, "{err}");
     assert_eq!(e.sql("SELECT 1").await.expect("still up").num_rows(), 1);
 }

@@ -1,0 +1,7 @@
+//! HTTP handlers, one module per area.
+
+pub mod admin;
+pub mod body;
+pub mod health;
+pub mod sql;
+pub mod write;

@@ -1,0 +1,195 @@
+//! The `crest` command line: `crest serve` and `crest loadgen`.
+
+use crate::auth::Auth;
+use crate::config::ConfigFile;
+use crate::metrics::ServerMetrics;
+use crate::server::{self, AppState, BodyLimits};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ingest::db::{Limits, Retention};
+use ingest::wal::WalConfig;
+use ingest::{Db, DbArgs, DbConfig};
+use query::{QueryConfig, QueryEngine};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Crest: collect metrics, answer SQL over them, and plan capacity for a known traffic peak.
+#[derive(Debug, Parser)]
+#[command(name = "crest", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server on an embedded local data directory.
+    Serve(ServeArgs),
+    /// Generate node-exporter-like load against a Crest (or VictoriaMetrics) endpoint and report
+    /// the ingest rate.
+    Loadgen(crate::loadgen::LoadgenArgs),
+}
+
+/// `crest serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory holding the WAL, the manifest and the Parquet files. Created if missing.
+    #[arg(long, default_value = "./crest-data", env = "CREST_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Address to listen on. Use port 0 for any free port (the chosen address is printed).
+    /// Anything but a loopback address requires at least one token.
+    #[arg(long, default_value = "127.0.0.1:8086", env = "CREST_LISTEN")]
+    pub listen: SocketAddr,
+    /// TOML config file with tokens, limits, retention and query limits (see
+    /// crest.example.toml). Without it, defaults apply and no token is configured.
+    #[arg(long, env = "CREST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Start even if the WAL is corrupt in the middle, dropping the corrupt record and
+    /// everything after it (logged). Without it, such a WAL refuses start-up.
+    #[arg(long)]
+    pub wal_repair: bool,
+    /// Override the config's snapshot interval, e.g. 10s.
+    #[arg(long)]
+    pub snapshot_interval: Option<crate::config::HumanDuration>,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then persists the buffer and exits.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::default(),
+    };
+    let auth = Auth::new(&file.tokens, std::env::var("CREST_ADMIN_TOKEN").ok());
+    if auth.is_open() && !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {} without any token: set CREST_ADMIN_TOKEN or add [[tokens]] to the config file, or listen on a loopback address",
+            args.listen
+        );
+    }
+    let s = &file.storage;
+    let config = DbConfig {
+        wal: WalConfig {
+            repair: args.wal_repair,
+            segment_bytes: s.wal_segment.0 as u64,
+            ..WalConfig::default()
+        },
+        limits: Limits {
+            max_tags: file.limits.max_tags,
+            max_name_len: file.limits.max_name_len,
+            max_tag_value_len: file.limits.max_tag_value_len,
+            max_series_per_table: file.limits.max_series_per_table,
+            ..Limits::default()
+        },
+        retention: Retention {
+            default_ns: s.retention.map(|d| duration_ns(d.0)),
+            per_table: s
+                .table_retention
+                .iter()
+                .map(|(k, v)| (k.clone(), duration_ns(v.0)))
+                .collect(),
+        },
+        max_buffer_bytes: s.max_buffer.0,
+        ..DbConfig::new(&args.data_dir)
+    };
+    let data_dir = args.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        Db::open(DbArgs {
+            config,
+            clock: Arc::new(ingest::clock::SystemClock),
+        })
+    })
+    .await?
+    .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let rec = db.recovery().clone();
+    if let Some((file, offset)) = &rec.truncated_tail {
+        tracing::warn!(segment = %file.display(), offset, "Started after truncating a torn WAL tail.");
+    }
+    let db = Arc::new(db);
+    let engine = QueryEngine::new(
+        Arc::clone(&db),
+        QueryConfig {
+            memory_limit: file.query.memory.0,
+            timeout: file.query.timeout.0,
+            max_concurrent: file.query.max_concurrent,
+            ..QueryConfig::default()
+        },
+    )?;
+    let routes = server::route_table()
+        .iter()
+        .map(|(s, _)| format!("{} {}", s.method, s.path))
+        .collect();
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        db: Arc::clone(&db),
+        engine: Arc::new(engine),
+        auth: Arc::new(auth),
+        limits: BodyLimits {
+            max_body: file.http.max_body.0,
+            max_decoded: file.http.max_decoded.0,
+        },
+        metrics: Arc::new(ServerMetrics::new(routes)),
+        ready: Arc::clone(&ready),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let interval = args.snapshot_interval.unwrap_or(s.snapshot_interval).0;
+    let bg = tokio::spawn(server::background_loop(
+        Arc::clone(&db),
+        interval,
+        Arc::clone(&stop),
+    ));
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), replayed = rec.replayed_records, "Crest is serving.");
+    println!("crest listening on http://{addr}");
+    let app = server::router(state);
+    let ready_flag = Arc::clone(&ready);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            ready_flag.store(false, Ordering::Relaxed);
+            tracing::info!("Shutting down: finishing requests, then persisting the buffer.");
+        })
+        .await?;
+    stop.store(true, Ordering::Relaxed);
+    bg.abort();
+    let d = Arc::clone(&db);
+    let report = tokio::task::spawn_blocking(move || d.shutdown()).await??;
+    tracing::info!(
+        files = report.files,
+        rows = report.rows,
+        "Buffer persisted; bye."
+    );
+    Ok(())
+}
+
+fn duration_ns(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

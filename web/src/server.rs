@@ -1,0 +1,232 @@
+//! The HTTP server: shared state, the route table (every route with the scope it needs), the
+//! router built from it, and the background snapshot/retention loop.
+
+use crate::api;
+use crate::auth::{Auth, Denied, Scope};
+use crate::error::ApiError;
+use crate::metrics::ServerMetrics;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use ingest::Db;
+use query::QueryEngine;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Byte limits on request bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// As sent (compressed).
+    pub max_body: usize,
+    /// After decompression.
+    pub max_decoded: usize,
+}
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Arc<Db>,
+    /// The SQL engine.
+    pub engine: Arc<QueryEngine>,
+    /// Tokens.
+    pub auth: Arc<Auth>,
+    /// Body limits.
+    pub limits: BodyLimits,
+    /// Crest's own metrics.
+    pub metrics: Arc<ServerMetrics>,
+    /// False while starting or shutting down.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// One route: method, path, and the scope it needs (`None`: public).
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template.
+    pub path: &'static str,
+    /// Scope needed; `None` only for health and readiness.
+    pub scope: Option<Scope>,
+}
+
+/// The route table: the router is built from it and the auth test walks it, so no route can
+/// exist without a scope decision and a test.
+pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Scope::*;
+    let r = |method: Method, path, scope, mr| {
+        (
+            RouteSpec {
+                method,
+                path,
+                scope,
+            },
+            mr,
+        )
+    };
+    vec![
+        r(Method::GET, "/health", None, get(api::health::health)),
+        r(Method::GET, "/ready", None, get(api::health::ready)),
+        r(
+            Method::GET,
+            "/metrics",
+            Some(Read),
+            get(api::health::metrics),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/write",
+            Some(Write),
+            post(api::write::remote_write),
+        ),
+        r(
+            Method::POST,
+            "/api/v2/write",
+            Some(Write),
+            post(api::write::line_protocol_v2),
+        ),
+        r(
+            Method::POST,
+            "/write",
+            Some(Write),
+            post(api::write::line_protocol_v1),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/sql",
+            Some(Read),
+            post(api::sql::post_sql),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/sql",
+            Some(Read),
+            get(api::sql::get_sql),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/tables",
+            Some(Read),
+            get(api::admin::tables),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/admin/snapshot",
+            Some(Admin),
+            post(api::admin::snapshot),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/admin/retention",
+            Some(Admin),
+            post(api::admin::retention),
+        ),
+    ]
+}
+
+#[derive(Clone)]
+struct Guard {
+    app: AppState,
+    route: usize,
+    scope: Option<Scope>,
+}
+
+async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    if let Some(scope) = g.scope {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok());
+        let denied = match g.app.auth.check(header, scope) {
+            Ok(_) => None,
+            Err(Denied::Unauthenticated(why)) => Some(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                message: why.to_string(),
+            }),
+            Err(Denied::Forbidden(s)) => Some(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: format!("this token lacks the {} scope", s.name()),
+            }),
+        };
+        if let Some(e) = denied {
+            g.app.metrics.record(g.route, e.status);
+            return e.into_response();
+        }
+    }
+    let resp = next.run(req).await;
+    g.app.metrics.record(g.route, resp.status());
+    resp
+}
+
+/// Builds the router from the route table.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for (i, (spec, mr)) in route_table().into_iter().enumerate() {
+        let g = Guard {
+            app: state.clone(),
+            route: i,
+            scope: spec.scope,
+        };
+        router = router.route(
+            spec.path,
+            mr.layer(middleware::from_fn_with_state(g, guard)),
+        );
+    }
+    router
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                message: "no such route".into(),
+            }
+        })
+        // The handlers enforce the configured limits themselves (with a clear 413); this only
+        // lifts axum's default so they get to.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.limits.max_body.saturating_add(1),
+        ))
+        .with_state(state)
+}
+
+/// Persists the buffer every `interval` and enforces retention, until `stop` turns true.
+pub async fn background_loop(db: Arc<Db>, interval: Duration, stop: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let d = Arc::clone(&db);
+        match tokio::task::spawn_blocking(move || {
+            d.snapshot().and_then(|r| Ok((r, d.enforce_retention()?)))
+        })
+        .await
+        {
+            Ok(Ok((r, expired))) => {
+                if r.files > 0 || expired > 0 {
+                    tracing::info!(
+                        files = r.files,
+                        rows = r.rows,
+                        bytes = r.bytes,
+                        wal_segments_removed = r.wal_segments_removed,
+                        evicted = r.evicted,
+                        expired,
+                        "Snapshot done."
+                    );
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Snapshot failed; the WAL keeps the data and the next one retries.")
+            }
+            Err(e) => tracing::error!(error = %e, "Snapshot task panicked."),
+        }
+    }
+}

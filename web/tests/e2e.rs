@@ -1,0 +1,9 @@
+//! End-to-end tests against the real `crest` binary on 127.0.0.1:0 with a temporary data dir.
+
+mod e2e {
+    pub mod auth;
+    pub mod crash;
+    pub mod durability;
+    pub mod harness;
+    pub mod http;
+}

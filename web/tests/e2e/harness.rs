@@ -1,0 +1,156 @@
+//! Starts and stops the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_crest")
+}
+
+/// Starts `crest serve` on an ephemeral loopback port and waits for it to listen.
+pub fn start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    try_start(data_dir, extra, env).unwrap_or_else(|e| panic!("server did not start: {e}"))
+}
+
+/// Like [`start`], but returns the server's stderr if it exits instead of listening.
+pub fn try_start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra);
+    cmd.env_remove("CREST_ADMIN_TOKEN").env("CREST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crest");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut l = sink.lock().expect("log");
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("crest listening on ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(base) => Ok(Server {
+            child,
+            base,
+            stderr: log,
+        }),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(200));
+            Err(log.lock().expect("log").clone())
+        }
+    }
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = wait_timeout(&mut self.child, Duration::from_secs(60));
+        std::mem::forget(self);
+        status
+    }
+
+    /// kill -9.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+
+    /// Waits for the process to exit by itself (e.g. at a failpoint).
+    pub fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
+        let status = wait_timeout(&mut self.child, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self.stderr.lock().expect("log").clone();
+        std::mem::forget(self);
+        (status, log)
+    }
+}
+
+fn wait_timeout(child: &mut Child, d: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + d;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// Writes line protocol; returns the status and body.
+pub fn write_lp(s: &Server, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut req = client()
+        .post(s.url("/api/v2/write?bucket=b&precision=ns"))
+        .body(body.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().expect("send");
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+/// Runs SQL and returns the JSON rows.
+pub fn sql(s: &Server, token: Option<&str>, q: &str) -> Vec<serde_json::Value> {
+    let mut req = client().post(s.url("/api/v1/sql")).body(q.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().expect("send");
+    let status = r.status();
+    let text = r.text().expect("text");
+    assert!(status.is_success(), "{q}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{q}: {e}: {text}"))
+}
