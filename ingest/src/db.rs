@@ -166,6 +166,9 @@ struct Shared {
     clock: Arc<dyn Clock>,
     snapshot_lock: Mutex<()>,
     stats: Stats,
+    /// Hours a late write reached but whose file could not be loaded; while any is listed,
+    /// snapshots refuse, so the file is never replaced without its rows.
+    load_failures: Mutex<BTreeSet<(String, i64)>>,
 }
 
 /// The embedded time-series store.
@@ -221,6 +224,7 @@ impl Db {
             clock,
             snapshot_lock: Mutex::new(()),
             stats: Stats::default(),
+            load_failures: Mutex::new(BTreeSet::new()),
             cfg: config.clone(),
         });
         let sink = Arc::clone(&shared);
@@ -248,6 +252,14 @@ impl Db {
         }
         if replayed_records > 0 {
             tracing::info!(records = replayed_records, "Replayed WAL.");
+        }
+        if let Some((table, hour)) = shared.load_failures.lock().first().cloned() {
+            return Err(Error::Manifest {
+                path: paths::manifest_dir(&data_dir),
+                reason: format!(
+                    "the persisted file of table {table:?} hour {hour} could not be loaded during WAL replay; see the log"
+                ),
+            });
         }
         Ok(Self {
             shared,
@@ -369,21 +381,38 @@ impl Db {
         let shared = &self.shared;
         let _one_at_a_time = shared.snapshot_lock.lock();
         let data_dir = &shared.cfg.data_dir;
-        // 1. Capture changed hours and the WAL position they reflect.
+        if let Some((table, hour)) = shared.load_failures.lock().first().cloned() {
+            return Err(Error::Manifest {
+                path: paths::manifest_dir(data_dir),
+                reason: format!(
+                    "snapshot refused: the persisted file of table {table:?} hour {hour} could not be loaded before a late write; restart to replay the WAL"
+                ),
+            });
+        }
+        // 1. Capture changed hours and the WAL position they reflect; mark them clean only
+        //    once every batch is built.
         let (seq, schemas, captured) = {
             let mut st = shared.state.write();
             let version = st.schema_version;
             let schemas = st.schemas.clone();
             let mut captured = Vec::new();
-            for (table, tb) in st.tables.iter_mut() {
+            for (table, tb) in st.tables.iter() {
                 let Some(schema) = schemas.get(table) else {
                     continue;
                 };
-                for (hour, part) in tb.partitions.iter_mut() {
+                for (hour, part) in tb.partitions.iter() {
                     if part.dirty {
                         captured.push((table.clone(), *hour, part.to_batch(schema, version)?));
-                        part.dirty = false;
                     }
+                }
+            }
+            for (table, hour, _) in &captured {
+                if let Some(p) = st
+                    .tables
+                    .get_mut(table)
+                    .and_then(|tb| tb.partitions.get_mut(hour))
+                {
+                    p.dirty = false;
                 }
             }
             (st.applied_seq, schemas, captured)
@@ -591,8 +620,20 @@ impl Shared {
         let mut rejected = Vec::new();
         let mut changed = false;
         for (tag, p) in points {
-            match check_point(&p, lim).and_then(|()| {
-                let st = &mut *st;
+            if let Err(e) = check_point(&p, lim) {
+                rejected.push((tag, e));
+                continue;
+            }
+            let st = &mut *st;
+            let hour = hour_of(p.time_ns);
+            let tb = st.tables.entry(p.table.clone()).or_default();
+            if !tb.partitions.contains_key(&hour) {
+                // A late write to a persisted hour: load the hour now, so that a failure fails
+                // this request (nothing written) instead of leaving a hole after a snapshot.
+                let loaded = self.load_persisted_hour(tb, &p.table, hour)?;
+                st.buffer_bytes += loaded;
+            }
+            let checked = (|| {
                 let schema = st.schemas.entry(p.table.clone()).or_default();
                 let added = check_schema(&p, schema, lim)?;
                 let tb = st.tables.entry(p.table.clone()).or_default();
@@ -603,7 +644,8 @@ impl Shared {
                     )));
                 }
                 Ok(added)
-            }) {
+            })();
+            match checked {
                 Ok(added) => {
                     changed |= added;
                     valid.push(p);
@@ -647,7 +689,15 @@ impl Shared {
             let hour = hour_of(p.time_ns);
             let tb = st.tables.entry(p.table.clone()).or_default();
             if !tb.partitions.contains_key(&hour) {
-                added += self.load_persisted_hour(tb, &p.table, hour);
+                match self.load_persisted_hour(tb, &p.table, hour) {
+                    Ok(n) => added += n,
+                    Err(e) => {
+                        // Persisting this hour now would replace its file without the old rows:
+                        // block snapshots (the WAL keeps everything) until an operator looks.
+                        tracing::error!(table = %p.table, hour, error = %e, "Could not load a persisted hour before a late write; snapshots are blocked until restart.");
+                        self.load_failures.lock().insert((p.table.clone(), hour));
+                    }
+                }
             }
             added += tb.insert(p);
         }
@@ -657,7 +707,7 @@ impl Shared {
 
     /// Loads a persisted hour into the buffer before it is written to again, so the buffer
     /// stays the one authority for the hour. Returns bytes added.
-    fn load_persisted_hour(&self, tb: &mut TableBuffer, table: &str, hour: i64) -> usize {
+    fn load_persisted_hour(&self, tb: &mut TableBuffer, table: &str, hour: i64) -> Result<usize> {
         let file = {
             let m = self.manifest.lock();
             m.tables
@@ -665,30 +715,20 @@ impl Shared {
                 .and_then(|t| t.files.get(&hour))
                 .cloned()
         };
-        let Some(file) = file else { return 0 };
+        let Some(file) = file else { return Ok(0) };
         let path = paths::resolve(&self.cfg.data_dir, &file.path);
-        let batches = match persist::read_parquet(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(file = %path.display(), error = %e, "Could not load a persisted hour before a late write; the hour will be rewritten without it.");
-                return 0;
-            }
-        };
+        let mut points = Vec::new();
+        for b in &persist::read_parquet(&path)? {
+            points.extend(batch_to_points(table, b)?);
+        }
         let mut added = 0;
-        for b in &batches {
-            match batch_to_points(table, b) {
-                Ok(points) => {
-                    for p in points {
-                        added += tb.insert(p);
-                    }
-                }
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "Unreadable batch."),
-            }
+        for p in points {
+            added += tb.insert(p);
         }
         if let Some(part) = tb.partitions.get_mut(&hour) {
             part.dirty = false;
         }
-        added
+        Ok(added)
     }
 }
 
@@ -710,6 +750,12 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
 
 fn check_point(p: &Point, lim: &Limits) -> Result<()> {
     check_name(&p.table, "table", lim)?;
+    if p.time_ns < i64::MIN + HOUR_NS || p.time_ns > i64::MAX - HOUR_NS {
+        return Err(Error::InvalidName {
+            name: p.time_ns.to_string(),
+            reason: "timestamp is outside the storable range (about 1677-09-21 to 2262-04-11)",
+        });
+    }
     if p.tags.len() > lim.max_tags {
         return Err(Error::Limit(format!(
             "point has {} tags, more than the limit of {}",

@@ -108,6 +108,13 @@ fn recover(data_dir: &Path, cfg: &WalConfig, after_seq: u64) -> Result<(Vec<Segm
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| Error::io(&path, e))?;
+        if !is_last && bytes.len() <= MAGIC.len() {
+            // A segment whose creation failed part-way (disk full during a roll): no records.
+            tracing::warn!(segment = %path.display(), "Removing an empty WAL segment left by a failed roll.");
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            segments.remove(i);
+            continue;
+        }
         let bad = scan_segment(
             &bytes,
             segments[i].first_seq,
@@ -324,14 +331,15 @@ impl<T: Send + 'static> Wal<T> {
     pub fn append(&self, bytes: Vec<u8>, item: T) -> impl Future<Output = Result<u64>> + use<T> {
         let (reply, rx) = oneshot::channel();
         let len = bytes.len();
-        let sent = if self.queued.load(Ordering::Relaxed) + len > self.max_queued {
-            Err(Error::Limit(String::new()))
-        } else {
-            self.queued.fetch_add(len, Ordering::Relaxed);
-            self.tx
-                .send(Msg::Append { bytes, item, reply })
-                .map_err(|_| Error::WalClosed("shut down".into()))
-        };
+        let sent =
+            if len > MAX_RECORD || self.queued.load(Ordering::Relaxed) + len > self.max_queued {
+                Err(Error::Limit(String::new()))
+            } else {
+                self.queued.fetch_add(len, Ordering::Relaxed);
+                self.tx
+                    .send(Msg::Append { bytes, item, reply })
+                    .map_err(|_| Error::WalClosed("shut down".into()))
+            };
         let max = self.max_queued;
         async move {
             match sent {
@@ -376,8 +384,11 @@ fn create_segment(data_dir: &Path, first_seq: u64) -> Result<File> {
         .truncate(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    f.write_all(MAGIC).map_err(|e| Error::io(&path, e))?;
-    f.sync_all().map_err(|e| Error::io(&path, e))?;
+    if let Err(e) = f.write_all(MAGIC).and_then(|()| f.sync_all()) {
+        drop(f);
+        let _ = std::fs::remove_file(&path);
+        return Err(Error::io(&path, e));
+    }
     paths::sync_dir(&paths::wal_dir(data_dir)).map_err(|e| Error::io(&path, e))?;
     Ok(f)
 }
@@ -498,10 +509,10 @@ impl<T> Writer<T> {
 
     fn rotate(&mut self) -> Result<()> {
         let first = self.next_seq;
-        let f = create_segment(&self.data_dir, first)?;
-        let old = std::mem::replace(&mut self.active, f);
-        old.sync_all()
+        self.active
+            .sync_all()
             .map_err(|e| Error::io(paths::wal_segment(&self.data_dir, self.active_first), e))?;
+        self.active = create_segment(&self.data_dir, first)?;
         self.closed.push(Segment {
             first_seq: self.active_first,
             path: paths::wal_segment(&self.data_dir, self.active_first),

@@ -146,7 +146,14 @@ impl TimeBounds {
 fn is_time(e: &Expr) -> bool {
     match e {
         Expr::Column(c) => c.name == TIME_COLUMN,
-        Expr::Cast(c) => is_time(&c.expr),
+        // Only a cast that keeps nanoseconds keeps the bounds exact: a cast to a coarser unit
+        // truncates, so `CAST(time AS Timestamp(s)) <= 10` also matches 10.5 s.
+        Expr::Cast(c) => {
+            matches!(
+                c.field.data_type(),
+                arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, _)
+            ) && is_time(&c.expr)
+        }
         _ => false,
     }
 }
@@ -358,5 +365,30 @@ impl ExecutionPlan for CrestScanExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         self.input.execute(partition, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, TimeUnit};
+    use datafusion::prelude::{cast, col, lit};
+
+    #[test]
+    fn time_bounds_come_from_nanosecond_comparisons_only() {
+        let ns = |v| lit(ScalarValue::TimestampNanosecond(Some(v), None));
+        let b = TimeBounds::from_filters(&[col("time").gt_eq(ns(10)).and(col("time").lt(ns(20)))]);
+        assert_eq!(b, TimeBounds { min: 10, max: 19 });
+        let b = TimeBounds::from_filters(&[ns(5).lt(col("time"))]);
+        assert_eq!(b.min, 6);
+        // A cast to seconds truncates: 10.5 s matches `<= 10 s`, so no bound may be taken.
+        let secs = cast(col("time"), DataType::Timestamp(TimeUnit::Second, None));
+        let b = TimeBounds::from_filters(&[
+            secs.lt_eq(lit(ScalarValue::TimestampSecond(Some(10), None)))
+        ]);
+        assert_eq!(b, TimeBounds::default());
+        let same = cast(col("time"), DataType::Timestamp(TimeUnit::Nanosecond, None));
+        let b = TimeBounds::from_filters(&[same.lt_eq(ns(7))]);
+        assert_eq!(b.max, 7);
     }
 }

@@ -186,3 +186,45 @@ fn orphan_files_from_a_crash_are_removed_at_open() {
     assert!(!orphan.exists());
     assert_eq!(rows(&db, "cpu").len(), 1);
 }
+
+#[test]
+fn timestamps_outside_the_storable_range_are_rejected_not_panicking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    let out = write(
+        &db,
+        vec![
+            pt("a", 1.0, i64::MIN + 2),
+            pt("a", 1.0, i64::MAX - 1),
+            pt("a", 1.0, T0),
+        ],
+    );
+    assert_eq!(out.accepted, 1);
+    assert_eq!(out.rejected.len(), 2);
+    assert!(out.rejected[0].1.to_string().contains("storable range"));
+}
+
+#[test]
+fn a_persisted_hour_that_cannot_be_loaded_fails_the_late_write_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    write(&db, vec![pt("a", 1.0, T0)]);
+    db.snapshot().expect("snapshot");
+    clock.set(T0 + 3 * HOUR_NS);
+    db.snapshot().expect("evict");
+    let view = db.table_view("cpu").expect("view").expect("table");
+    let (file, _) = view.files.first().expect("file").clone();
+    let saved = std::fs::read(&file).expect("read");
+    std::fs::write(&file, b"not parquet").expect("damage");
+    let err = futures::executor::block_on(db.write(vec![(0, pt("b", 2.0, T0))]));
+    assert!(
+        err.is_err(),
+        "the late write must fail while its hour cannot be loaded"
+    );
+    std::fs::write(&file, saved).expect("restore");
+    write(&db, vec![pt("b", 2.0, T0)]);
+    db.snapshot().expect("snapshot");
+    assert_eq!(rows(&db, "cpu"), vec![pt("a", 1.0, T0), pt("b", 2.0, T0)]);
+}
