@@ -657,7 +657,9 @@ impl Shared {
             st.schema_version += 1;
         }
         // A table that only ever got rejected points does not exist.
-        st.schemas.retain(|_, s| !s.fields.is_empty());
+        if !rejected.is_empty() {
+            st.schemas.retain(|_, s| !s.fields.is_empty());
+        }
         Ok((valid, rejected))
     }
 

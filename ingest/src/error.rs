@@ -44,6 +44,14 @@ pub enum Error {
     /// The disk is full: writes are refused until space returns.
     #[error("no space left on the data volume ({0}); writes resume when space returns")]
     DiskFull(String),
+    /// More bytes wait for the WAL writer than its backlog limit allows.
+    #[error("wal backlog of {queued} bytes is over its limit of {limit}; retry shortly")]
+    WalBacklog {
+        /// Bytes waiting.
+        queued: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The write buffer is over its memory limit.
     #[error("write buffer is full ({used} bytes of {limit}); retry after the next snapshot")]
     BufferFull {
@@ -102,9 +110,10 @@ impl Error {
         match self {
             Error::TypeConflict { .. } | Error::InvalidName { .. } => ErrorKind::InvalidInput,
             Error::Limit(_) => ErrorKind::LimitExceeded,
-            Error::DiskFull(_) | Error::BufferFull { .. } | Error::WalClosed(_) => {
-                ErrorKind::Unavailable
-            }
+            Error::DiskFull(_)
+            | Error::BufferFull { .. }
+            | Error::WalBacklog { .. }
+            | Error::WalClosed(_) => ErrorKind::Unavailable,
             Error::Io { source, .. } if is_disk_full(source) => ErrorKind::Unavailable,
             Error::Io { .. }
             | Error::WalCorrupt { .. }

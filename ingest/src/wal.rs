@@ -331,22 +331,24 @@ impl<T: Send + 'static> Wal<T> {
     pub fn append(&self, bytes: Vec<u8>, item: T) -> impl Future<Output = Result<u64>> + use<T> {
         let (reply, rx) = oneshot::channel();
         let len = bytes.len();
-        let sent =
-            if len > MAX_RECORD || self.queued.load(Ordering::Relaxed) + len > self.max_queued {
-                Err(Error::Limit(String::new()))
-            } else {
-                self.queued.fetch_add(len, Ordering::Relaxed);
-                self.tx
-                    .send(Msg::Append { bytes, item, reply })
-                    .map_err(|_| Error::WalClosed("shut down".into()))
-            };
-        let max = self.max_queued;
+        let queued = self.queued.load(Ordering::Relaxed);
+        let sent = if len > MAX_RECORD {
+            Err(Error::Limit(format!(
+                "write of {len} bytes exceeds the largest WAL record of {MAX_RECORD} bytes; split the request"
+            )))
+        } else if queued + len > self.max_queued {
+            Err(Error::WalBacklog {
+                queued,
+                limit: self.max_queued,
+            })
+        } else {
+            self.queued.fetch_add(len, Ordering::Relaxed);
+            self.tx
+                .send(Msg::Append { bytes, item, reply })
+                .map_err(|_| Error::WalClosed("shut down".into()))
+        };
         async move {
             match sent {
-                Err(Error::Limit(_)) => Err(Error::BufferFull {
-                    used: max,
-                    limit: max,
-                }),
                 Err(e) => Err(e),
                 Ok(()) => rx
                     .await

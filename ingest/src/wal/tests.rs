@@ -230,3 +230,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_backlog_over_its_limit_is_refused_as_unavailable_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = WalConfig {
+        max_queued_bytes: 64,
+        ..WalConfig::for_tests()
+    };
+    let (wal, _, applied) = open(dir.path(), cfg, 0).expect("open");
+    let err =
+        futures::executor::block_on(wal.append(vec![0; 100], vec![0; 100])).expect_err("refused");
+    assert_eq!(err.kind(), crate::error::ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("backlog"), "{err}");
+    assert!(applied.lock().expect("lock").is_empty());
+    assert_eq!(append(&wal, &[1; 10]), 1, "small writes still pass");
+}
