@@ -1,0 +1,261 @@
+//! What Crest does at a forecast origin: choose a model, fit it, calibrate its intervals.
+//!
+//! Everything uses only the history handed in (data before the cut-off). Inner rolling-origin
+//! windows of `horizon` steps tile the end of that history; every candidate is fitted before
+//! each inner origin and scored by MASE; the best mean wins. The winner's residuals on those
+//! same windows calibrate its intervals ([`crate::interval`]); then it is refitted on the last
+//! `train_len` points and predicts the horizon.
+
+use crate::error::{Error, Result};
+use crate::interval::{Calibration, Forecast};
+use crate::metrics;
+use crate::model::{FitInput, Model, ModelChoice, candidates};
+use crate::series::{Series, TimeWindow};
+use std::sync::Arc;
+
+/// Parameters of a [`Forecaster`].
+#[derive(Debug, Clone)]
+pub struct ForecasterConfig {
+    /// Seasonal periods in steps, e.g. `[24, 168]` for hourly data.
+    pub seasons: Vec<usize>,
+    /// Steps to forecast.
+    pub horizon: usize,
+    /// Points each fit sees (the most recent ones).
+    pub train_len: usize,
+    /// Inner backtest windows used for model choice and interval calibration.
+    pub inner_windows: usize,
+}
+
+impl ForecasterConfig {
+    /// The benchmark protocol for hourly data: seasons 24 and 168, a week ahead, eight weeks of
+    /// training, eight inner windows.
+    pub fn hourly() -> Self {
+        Self {
+            seasons: vec![24, 168],
+            horizon: 168,
+            train_len: 1344,
+            inner_windows: 8,
+        }
+    }
+
+    /// Checks the parameters once; [`Forecaster::new`] calls it.
+    pub fn check(&self) -> Result<()> {
+        if self.seasons.is_empty() || self.seasons.contains(&0) {
+            return Err(Error::InvalidParameter {
+                name: "seasons",
+                reason: format!("{:?}: need at least one period, all positive", self.seasons),
+            });
+        }
+        if self.horizon == 0 {
+            return Err(Error::InvalidParameter {
+                name: "horizon",
+                reason: "must be positive".into(),
+            });
+        }
+        if self.inner_windows == 0 {
+            return Err(Error::InvalidParameter {
+                name: "inner_windows",
+                reason: "must be positive: intervals are calibrated on them".into(),
+            });
+        }
+        let longest = self.longest_season();
+        if self.train_len < 2 * longest {
+            return Err(Error::InvalidParameter {
+                name: "train_len",
+                reason: format!(
+                    "{} is shorter than two longest seasons ({})",
+                    self.train_len,
+                    2 * longest
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Longest seasonal period.
+    pub fn longest_season(&self) -> usize {
+        self.seasons.iter().copied().max().unwrap_or(1)
+    }
+
+    /// Shortest seasonal period: the lag of the MASE scale and the width of interval buckets.
+    pub fn shortest_season(&self) -> usize {
+        self.seasons.iter().copied().min().unwrap_or(1)
+    }
+}
+
+/// Chooses, fits and calibrates a model on a history.
+#[derive(Debug, Clone)]
+pub struct Forecaster {
+    cfg: ForecasterConfig,
+    choice: ModelChoice,
+}
+
+/// Inner-backtest score of one candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateScore {
+    /// Model name.
+    pub model: String,
+    /// Mean MASE over the inner windows (`inf` when it failed to fit).
+    pub mean_mase: f64,
+}
+
+/// A forecast plus how the model was chosen.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The forecast of the chosen model, with its calibration.
+    pub forecast: Forecast,
+    /// Scores of all candidates, in candidate order.
+    pub scores: Vec<CandidateScore>,
+}
+
+struct InnerWindow {
+    train: std::ops::Range<usize>,
+    origin: usize,
+}
+
+impl Forecaster {
+    /// A forecaster for `choice` (one model, or the automatic choice).
+    pub fn new(cfg: ForecasterConfig, choice: ModelChoice) -> Result<Self> {
+        cfg.check()?;
+        Ok(Self { cfg, choice })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ForecasterConfig {
+        &self.cfg
+    }
+
+    /// Forecasts `horizon` steps after the end of `history`, using nothing else but `events`
+    /// (known calendar events, which may lie in the future).
+    pub fn forecast(&self, history: &Series, events: &[TimeWindow]) -> Result<Outcome> {
+        let cfg = &self.cfg;
+        let models: Vec<Arc<dyn Model>> = match &self.choice {
+            ModelChoice::Auto => candidates(&cfg.seasons),
+            ModelChoice::Fixed(m) => vec![Arc::clone(m)],
+        };
+        let organic = history.organic_values(cfg.longest_season());
+        let n = organic.len();
+        let min_train = models
+            .iter()
+            .map(|m| m.min_train_len())
+            .min()
+            .unwrap_or(1)
+            .max(2 * cfg.longest_season())
+            .max(cfg.shortest_season() + 1);
+        let inner: Vec<InnerWindow> = (1..=cfg.inner_windows)
+            .filter_map(|k| {
+                let origin = n.checked_sub(k * cfg.horizon)?;
+                let start = origin.saturating_sub(cfg.train_len);
+                (origin - start >= min_train).then_some(InnerWindow {
+                    train: start..origin,
+                    origin,
+                })
+            })
+            .collect();
+        if inner.is_empty() {
+            return Err(Error::TooShort {
+                have: n,
+                need: min_train + cfg.horizon,
+                what: format!(
+                    "history before a forecast origin: at least one inner window of {} after {} training points",
+                    cfg.horizon, min_train
+                ),
+            });
+        }
+        let fit_on = |m: &dyn Model, range: std::ops::Range<usize>| {
+            m.fit(&FitInput {
+                start: history.time_at(range.start),
+                step: history.step,
+                y: &organic[range],
+                events,
+            })
+        };
+        let mut scores = Vec::with_capacity(models.len());
+        let mut residuals: Vec<Vec<Vec<f64>>> = Vec::with_capacity(models.len());
+        for m in &models {
+            let mut paths = Vec::with_capacity(inner.len());
+            let mut mases = Vec::with_capacity(inner.len());
+            let mut failed: Option<Error> = None;
+            for w in &inner {
+                if w.train.len() < m.min_train_len() {
+                    continue;
+                }
+                let pred = fit_on(m.as_ref(), w.train.clone()).and_then(|f| f.predict(cfg.horizon));
+                let pred = match pred {
+                    Ok(p) => p,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                let actual: Vec<f64> = (w.origin..w.origin + cfg.horizon)
+                    .map(|i| {
+                        if history.masked[i] {
+                            f64::NAN
+                        } else {
+                            history.values[i]
+                        }
+                    })
+                    .collect();
+                if let Some(scale) =
+                    metrics::naive_scale(&organic[w.train.clone()], cfg.shortest_season())
+                {
+                    mases.push(metrics::mase(&actual, &pred, scale));
+                }
+                paths.push(actual.iter().zip(&pred).map(|(a, p)| a - p).collect());
+            }
+            let mean_mase = match failed {
+                Some(e) => {
+                    if matches!(self.choice, ModelChoice::Fixed(_)) {
+                        return Err(e);
+                    }
+                    f64::INFINITY
+                }
+                None if paths.is_empty() => f64::INFINITY,
+                None => {
+                    let finite: Vec<f64> = mases.into_iter().filter(|v| v.is_finite()).collect();
+                    if finite.is_empty() {
+                        // Zero scale everywhere (a constant history): any working model ties.
+                        0.0
+                    } else {
+                        finite.iter().sum::<f64>() / finite.len() as f64
+                    }
+                }
+            };
+            scores.push(CandidateScore {
+                model: m.name(),
+                mean_mase,
+            });
+            residuals.push(paths);
+        }
+        // Best mean inner MASE; ties go to the earlier (simpler) candidate.
+        let mut best: Option<usize> = None;
+        for (i, s) in scores.iter().enumerate() {
+            if s.mean_mase.is_finite() && best.is_none_or(|b| s.mean_mase < scores[b].mean_mase) {
+                best = Some(i);
+            }
+        }
+        let Some(best) = best else {
+            return Err(Error::TooShort {
+                have: n,
+                need: models.iter().map(|m| m.min_train_len()).max().unwrap_or(0) + cfg.horizon,
+                what: "fitting any candidate model before the forecast origin".into(),
+            });
+        };
+        let model = &models[best];
+        let train = n.saturating_sub(cfg.train_len)..n;
+        let point = fit_on(model.as_ref(), train)?.predict(cfg.horizon)?;
+        let calibration =
+            Calibration::new(std::mem::take(&mut residuals[best]), cfg.shortest_season())?;
+        Ok(Outcome {
+            forecast: Forecast {
+                model: model.name(),
+                start: history.time_at(n),
+                step: history.step,
+                point,
+                calibration,
+            },
+            scores,
+        })
+    }
+}

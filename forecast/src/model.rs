@@ -1,0 +1,106 @@
+//! Forecasting models behind one small trait.
+//!
+//! A [`Model`] is a recipe (its parameters); [`Model::fit`] on a training slice gives a
+//! [`Fitted`] model that predicts any number of steps after the slice. Intervals are not the
+//! models' business: they come from backtest residuals ([`crate::interval`]).
+
+mod mstl;
+mod regression;
+mod snaive;
+
+pub use mstl::Mstl;
+pub use regression::{Regression, RegressionParams};
+pub use snaive::SeasonalNaive;
+
+use crate::error::{Error, Result};
+use crate::series::TimeWindow;
+use std::sync::Arc;
+
+/// Training data handed to [`Model::fit`].
+#[derive(Debug, Clone, Copy)]
+pub struct FitInput<'a> {
+    /// Unix seconds of `y[0]`.
+    pub start: i64,
+    /// Interval between points, in seconds.
+    pub step: i64,
+    /// Training values, regular and finite (masked points already replaced).
+    pub y: &'a [f64],
+    /// Known events (holidays, milestones) in the past and the future, for models with
+    /// event features.
+    pub events: &'a [TimeWindow],
+}
+
+/// A forecasting method with its parameters.
+pub trait Model: Send + Sync + std::fmt::Debug {
+    /// Short stable name, as shown in outputs (`snaive168`, `mstl`, `regression`).
+    fn name(&self) -> String;
+    /// Points needed to fit.
+    fn min_train_len(&self) -> usize;
+    /// Fits on `input`.
+    fn fit(&self, input: &FitInput<'_>) -> Result<Box<dyn Fitted>>;
+}
+
+/// A model fitted on a training slice.
+pub trait Fitted: Send + Sync {
+    /// Point forecasts for the `horizon` steps right after the training slice.
+    fn predict(&self, horizon: usize) -> Result<Vec<f64>>;
+}
+
+/// What `--model` asks for: one model, or the per-series automatic choice.
+#[derive(Debug, Clone)]
+pub enum ModelChoice {
+    /// Pick among [`candidates`] by an inner rolling-origin backtest before each cut-off.
+    Auto,
+    /// Always this model.
+    Fixed(Arc<dyn Model>),
+}
+
+impl ModelChoice {
+    /// Parses `auto`, `snaive` (longest season), `snaive<period>`, `mstl` or `regression`.
+    pub fn parse(name: &str, seasons: &[usize]) -> Result<Self> {
+        let longest = seasons.iter().copied().max().unwrap_or(1);
+        let m: Arc<dyn Model> = match name {
+            "auto" => return Ok(ModelChoice::Auto),
+            "snaive" => Arc::new(SeasonalNaive::new(longest)),
+            "mstl" => Arc::new(Mstl::new(seasons.to_vec())),
+            "regression" => Arc::new(Regression::new(RegressionParams::new(seasons.to_vec()))),
+            other => match other.strip_prefix("snaive").map(str::parse::<usize>) {
+                Some(Ok(p)) if p > 0 => Arc::new(SeasonalNaive::new(p)),
+                _ => return Err(Error::UnknownModel(other.to_string())),
+            },
+        };
+        Ok(ModelChoice::Fixed(m))
+    }
+
+    /// The name used in outputs (`auto` for the automatic choice).
+    pub fn name(&self) -> String {
+        match self {
+            ModelChoice::Auto => "auto".into(),
+            ModelChoice::Fixed(m) => m.name(),
+        }
+    }
+}
+
+/// The models `auto` chooses from for the given seasons: seasonal naive for every season, MSTL
+/// with an ETS trend, and the regression.
+pub fn candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
+    let mut out: Vec<Arc<dyn Model>> = Vec::new();
+    for &p in seasons {
+        out.push(Arc::new(SeasonalNaive::new(p)));
+    }
+    out.push(Arc::new(Mstl::new(seasons.to_vec())));
+    out.push(Arc::new(Regression::new(RegressionParams::new(
+        seasons.to_vec(),
+    ))));
+    out
+}
+
+fn model_err(model: &str, e: impl std::fmt::Display) -> Error {
+    Error::Model {
+        model: model.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
