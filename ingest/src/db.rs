@@ -2,10 +2,11 @@
 
 use crate::buffer::{HOUR_NS, TableBuffer, batch_to_points, hour_of};
 use crate::clock::Clock;
+use crate::compact::{self, Candidate, SHARED_MAX_ROWS};
 use crate::error::{Error, Result};
 use crate::manifest::{FileMeta, Manifest};
 use crate::point::{FieldType, Point, codec};
-use crate::schema::{TIME_COLUMN, TableSchema};
+use crate::schema::{TABLE_COLUMN, TIME_COLUMN, TableSchema};
 use crate::wal::{Recovery, Wal, WalConfig};
 use crate::{paths, persist};
 use arrow::array::RecordBatch;
@@ -74,8 +75,12 @@ pub struct DbConfig {
     pub retention: Retention,
     /// Refuse writes (503) while the buffer holds more than this many bytes.
     pub max_buffer_bytes: usize,
-    /// Persisted partitions whose hour ended within this window stay in memory.
+    /// Persisted partitions whose hour ended within this window stay in memory; older hours
+    /// are also the ones compaction merges.
     pub hot_window_ns: i64,
+    /// A file the manifest stopped naming is deleted this long after (ns), so that queries
+    /// that planned with it can still read it.
+    pub file_grace_ns: i64,
 }
 
 impl DbConfig {
@@ -88,6 +93,7 @@ impl DbConfig {
             retention: Retention::default(),
             max_buffer_bytes: 2 * 1024 * 1024 * 1024,
             hot_window_ns: HOUR_NS,
+            file_grace_ns: 300 * 1_000_000_000,
         }
     }
 }
@@ -149,6 +155,23 @@ pub struct Stats {
     pub snapshots: AtomicU64,
     /// Parquet bytes written.
     pub parquet_bytes_written: AtomicU64,
+    /// Compaction runs that merged at least one hour.
+    pub compactions: AtomicU64,
+    /// Files compaction replaced.
+    pub files_compacted: AtomicU64,
+}
+
+/// What one compaction did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Hours whose small tables were merged.
+    pub hours: usize,
+    /// Distinct files those hours' small tables were in before.
+    pub files_before: usize,
+    /// Files they are in now.
+    pub files_after: usize,
+    /// Rows rewritten.
+    pub rows: u64,
 }
 
 struct State {
@@ -169,6 +192,9 @@ struct Shared {
     /// Hours a late write reached but whose file could not be loaded; while any is listed,
     /// snapshots refuse, so the file is never replaced without its rows.
     load_failures: Mutex<BTreeSet<(String, i64)>>,
+    /// Files the manifest no longer names, with when they stopped being named; deleted after
+    /// the grace period (or at the next start, as orphans).
+    retired: Mutex<Vec<(String, i64)>>,
 }
 
 /// The embedded time-series store.
@@ -225,6 +251,7 @@ impl Db {
             snapshot_lock: Mutex::new(()),
             stats: Stats::default(),
             load_failures: Mutex::new(BTreeSet::new()),
+            retired: Mutex::new(Vec::new()),
             cfg: config.clone(),
         });
         let sink = Arc::clone(&shared);
@@ -426,43 +453,44 @@ impl Db {
                 }
             }
         };
-        // 2. Write the files.
-        let mut written = Vec::with_capacity(captured.len());
-        for (table, hour, batch) in &captured {
-            if batch.num_rows() == 0 {
-                continue;
+        // 2. Write the files: each hour's small tables together, big ones alone.
+        let mut by_hour: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, (_, hour, batch)) in captured.iter().enumerate() {
+            if batch.num_rows() > 0 {
+                by_hour.entry(*hour).or_default().push(i);
             }
-            let id = {
-                let mut m = shared.manifest.lock();
-                m.next_file_id += 1;
-                m.next_file_id
-            };
-            let rel = paths::parquet_file_relative(table, *hour, id);
-            let size = match persist::write_parquet(&paths::resolve(data_dir, &rel), batch) {
-                Ok(s) => s,
-                Err(e) => {
-                    restore_dirty(&captured);
-                    return Err(e);
+        }
+        let mut written = Vec::with_capacity(captured.len());
+        for (hour, idxs) in &by_hour {
+            let candidates: Vec<Candidate> = idxs
+                .iter()
+                .map(|&i| Candidate {
+                    table: captured[i].0.clone(),
+                    rows: captured[i].2.num_rows(),
+                    schema: captured[i].2.schema(),
+                })
+                .collect();
+            for group in compact::plan_groups(&candidates) {
+                let parts: Vec<(&str, &RecordBatch)> = group
+                    .iter()
+                    .map(|&g| (captured[idxs[g]].0.as_str(), &captured[idxs[g]].2))
+                    .collect();
+                match shared.write_group(*hour, &parts) {
+                    Ok((metas, size)) => {
+                        report.files += 1;
+                        report.bytes += size;
+                        report.rows += metas.iter().map(|(_, m)| m.rows).sum::<u64>();
+                        written.extend(metas);
+                    }
+                    Err(e) => {
+                        restore_dirty(&captured);
+                        return Err(e);
+                    }
                 }
-            };
-            let times = time_range(batch);
-            written.push((
-                table.clone(),
-                FileMeta {
-                    path: rel,
-                    hour_ns: *hour,
-                    min_time_ns: times.0,
-                    max_time_ns: times.1,
-                    rows: batch.num_rows() as u64,
-                    bytes: size,
-                },
-            ));
-            report.files += 1;
-            report.rows += batch.num_rows() as u64;
-            report.bytes += size;
+            }
         }
         // 3. Commit the manifest: the point after which the WAL up to `seq` may go.
-        let replaced = {
+        {
             let mut m = shared.manifest.lock();
             let mut next = m.clone();
             let mut replaced = Vec::new();
@@ -484,14 +512,9 @@ impl Db {
                 return Err(e);
             }
             *m = next;
-            replaced
+            shared.retire(&m, replaced);
         };
-        for rel in replaced {
-            let p = paths::resolve(data_dir, &rel);
-            if let Err(e) = std::fs::remove_file(&p) {
-                tracing::warn!(file = %p.display(), error = %e, "Could not remove a replaced Parquet file; it is garbage now.");
-            }
-        }
+        shared.collect_garbage();
         // 4. WAL up to `seq` is persisted.
         report.wal_segments_removed = futures::executor::block_on(self.wal.truncate(seq))?;
         // 5. Evict clean cold hours.
@@ -576,11 +599,126 @@ impl Db {
         }
         next.commit(&shared.cfg.data_dir)?;
         *m = next;
+        let n = removed.len();
+        shared.retire(&m, removed);
         drop(m);
-        for rel in &removed {
-            let _ = std::fs::remove_file(paths::resolve(&shared.cfg.data_dir, rel));
+        shared.collect_garbage();
+        Ok(n)
+    }
+
+    /// Merges the files that each cold hour's small tables are spread over (after late writes,
+    /// or tables that stopped mid-hour) into as few shared files as [`compact::plan_groups`]
+    /// allows. Hours still buffered are left alone: the buffer is their authority. Each hour is
+    /// its own manifest commit; a crash leaves either the old files or the new ones named.
+    /// Blocking: run it on a blocking thread.
+    pub fn compact(&self) -> Result<CompactReport> {
+        let shared = &self.shared;
+        let _one_at_a_time = shared.snapshot_lock.lock();
+        let data_dir = &shared.cfg.data_dir;
+        let cutoff = shared
+            .clock
+            .now_ns()
+            .saturating_sub(shared.cfg.hot_window_ns);
+        let buffered: BTreeSet<(String, i64)> = {
+            let st = shared.state.read();
+            st.tables
+                .iter()
+                .flat_map(|(t, tb)| tb.partitions.keys().map(move |h| (t.clone(), *h)))
+                .collect()
+        };
+        let snapshot = shared.manifest.lock().clone();
+        let mut hours: BTreeMap<i64, Vec<(&str, &FileMeta)>> = BTreeMap::new();
+        for (table, entry) in &snapshot.tables {
+            for (hour, f) in &entry.files {
+                let small = usize::try_from(f.rows).is_ok_and(|r| r < SHARED_MAX_ROWS);
+                if hour.saturating_add(HOUR_NS) <= cutoff
+                    && small
+                    && !buffered.contains(&(table.clone(), *hour))
+                {
+                    hours.entry(*hour).or_default().push((table, f));
+                }
+            }
         }
-        Ok(removed.len())
+        let mut report = CompactReport::default();
+        for (hour, entries) in hours {
+            let candidates: Vec<Candidate> = entries
+                .iter()
+                .map(|(t, f)| Candidate {
+                    table: t.to_string(),
+                    rows: usize::try_from(f.rows).unwrap_or(usize::MAX),
+                    schema: snapshot.tables[*t].schema.arrow_schema(),
+                })
+                .collect();
+            let groups = compact::plan_groups(&candidates);
+            let before: BTreeSet<&str> = entries.iter().map(|(_, f)| f.path.as_str()).collect();
+            if before.len() <= groups.len() {
+                continue;
+            }
+            crate::failpoint::hit("compact:before-write");
+            let mut written = Vec::new();
+            for group in &groups {
+                let mut files: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
+                let mut parts = Vec::with_capacity(group.len());
+                for &g in group {
+                    let (table, f) = entries[g];
+                    if !files.contains_key(f.path.as_str()) {
+                        let batches = persist::read_parquet(&paths::resolve(data_dir, &f.path))?;
+                        files.insert(f.path.as_str(), batches);
+                    }
+                    let rows = compact::extract(
+                        &files[f.path.as_str()],
+                        table,
+                        f.shared,
+                        &candidates[g].schema,
+                    )?;
+                    if rows.num_rows() > 0 {
+                        parts.push((table, rows));
+                    }
+                }
+                drop(files);
+                if parts.is_empty() {
+                    continue;
+                }
+                let refs: Vec<(&str, &RecordBatch)> = parts.iter().map(|(t, b)| (*t, b)).collect();
+                let (metas, _) = shared.write_group(hour, &refs)?;
+                report.rows += metas.iter().map(|(_, m)| m.rows).sum::<u64>();
+                written.extend(metas);
+            }
+            let mut m = shared.manifest.lock();
+            let mut next = m.clone();
+            let mut replaced = Vec::new();
+            for (table, meta) in &written {
+                let entry = next.tables.entry(table.clone()).or_default();
+                if let Some(old) = entry.files.insert(hour, meta.clone()) {
+                    replaced.push(old.path);
+                }
+            }
+            crate::failpoint::hit("compact:before-commit");
+            next.commit(data_dir)?;
+            crate::failpoint::hit("compact:after-commit");
+            *m = next;
+            shared.retire(&m, replaced);
+            drop(m);
+            report.hours += 1;
+            report.files_before += before.len();
+            report.files_after += groups.len();
+        }
+        shared.collect_garbage();
+        if report.hours > 0 {
+            shared.stats.compactions.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .files_compacted
+                .fetch_add(report.files_before as u64, Ordering::Relaxed);
+            tracing::info!(
+                hours = report.hours,
+                files_before = report.files_before,
+                files_after = report.files_after,
+                rows = report.rows,
+                "Compacted small tables' files."
+            );
+        }
+        Ok(report)
     }
 
     /// Final snapshot before the process exits, so the next start replays nothing. (Every
@@ -637,7 +775,12 @@ impl Shared {
                 let schema = st.schemas.entry(p.table.clone()).or_default();
                 let added = check_schema(&p, schema, lim)?;
                 let tb = st.tables.entry(p.table.clone()).or_default();
-                if tb.active_series() >= lim.max_series_per_table && !tb.has_series(&p.tags) {
+                // Every span is its own series (span_id is a tag); memory bounds spans instead.
+                let spans = p.table == crate::decode::otlp::SPANS_TABLE;
+                if !spans
+                    && tb.active_series() >= lim.max_series_per_table
+                    && !tb.has_series(&p.tags)
+                {
                     return Err(Error::Limit(format!(
                         "table {:?} has reached its limit of {} active series; new series are refused, existing ones still accepted",
                         p.table, lim.max_series_per_table
@@ -707,6 +850,85 @@ impl Shared {
         st.applied_seq = seq;
     }
 
+    /// Writes one planned file: a table's hour alone, or several small tables' hour shared.
+    /// Returns each table's manifest entry and the file's size.
+    fn write_group(
+        &self,
+        hour: i64,
+        parts: &[(&str, &RecordBatch)],
+    ) -> Result<(Vec<(String, FileMeta)>, u64)> {
+        let id = {
+            let mut m = self.manifest.lock();
+            m.next_file_id += 1;
+            m.next_file_id
+        };
+        let shared = parts.len() > 1;
+        let (rel, size) = if let [(table, batch)] = parts {
+            let rel = paths::parquet_file_relative(table, hour, id);
+            let size = persist::write_parquet(&paths::resolve(&self.cfg.data_dir, &rel), batch)?;
+            (rel, size)
+        } else {
+            let batch = compact::shared_batch(parts)?;
+            let rel = paths::shared_file_relative(hour, id);
+            let size = persist::write_parquet(&paths::resolve(&self.cfg.data_dir, &rel), &batch)?;
+            (rel, size)
+        };
+        let metas = parts
+            .iter()
+            .map(|(table, batch)| {
+                let (min_time_ns, max_time_ns) = time_range(batch);
+                (
+                    table.to_string(),
+                    FileMeta {
+                        path: rel.clone(),
+                        hour_ns: hour,
+                        min_time_ns,
+                        max_time_ns,
+                        rows: batch.num_rows() as u64,
+                        bytes: size,
+                        shared,
+                    },
+                )
+            })
+            .collect();
+        Ok((metas, size))
+    }
+
+    /// Schedules the deletion of those of `paths` that `m` (the manifest just committed) no
+    /// longer names.
+    fn retire(&self, m: &Manifest, paths: Vec<String>) {
+        let live = m.referenced_paths();
+        let now = self.clock.now_ns();
+        let mut retired = self.retired.lock();
+        let mut seen = BTreeSet::new();
+        for p in paths {
+            if !live.contains(p.as_str()) && seen.insert(p.clone()) {
+                retired.push((p, now));
+            }
+        }
+    }
+
+    /// Deletes retired files whose grace period is over.
+    fn collect_garbage(&self) {
+        let now = self.clock.now_ns();
+        let due: Vec<String> = {
+            let mut retired = self.retired.lock();
+            let (due, keep): (Vec<_>, Vec<_>) = retired
+                .drain(..)
+                .partition(|(_, at)| now.saturating_sub(*at) >= self.cfg.file_grace_ns);
+            *retired = keep;
+            due.into_iter().map(|(p, _)| p).collect()
+        };
+        for rel in due {
+            let p = paths::resolve(&self.cfg.data_dir, &rel);
+            if let Err(e) = std::fs::remove_file(&p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %p.display(), error = %e, "Could not remove a file the manifest no longer names; it goes at the next start.");
+            }
+        }
+    }
+
     /// Loads a persisted hour into the buffer before it is written to again, so the buffer
     /// stays the one authority for the hour. Returns bytes added.
     fn load_persisted_hour(&self, tb: &mut TableBuffer, table: &str, hour: i64) -> Result<usize> {
@@ -721,7 +943,11 @@ impl Shared {
         let path = paths::resolve(&self.cfg.data_dir, &file.path);
         let mut points = Vec::new();
         for b in &persist::read_parquet(&path)? {
-            points.extend(batch_to_points(table, b)?);
+            if file.shared {
+                points.extend(batch_to_points(table, &compact::rows_of(b, table)?)?);
+            } else {
+                points.extend(batch_to_points(table, b)?);
+            }
         }
         let mut added = 0;
         for p in points {
@@ -750,6 +976,20 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
     })
 }
 
+fn check_reserved(column: &str) -> Result<()> {
+    let reason = if column == TIME_COLUMN {
+        "reserved for the time column"
+    } else if column == TABLE_COLUMN {
+        "reserved for the table column of shared files"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        name: column.to_string(),
+        reason,
+    })
+}
+
 fn check_point(p: &Point, lim: &Limits) -> Result<()> {
     check_name(&p.table, "table", lim)?;
     if p.time_ns < i64::MIN + HOUR_NS || p.time_ns > i64::MAX - HOUR_NS {
@@ -767,12 +1007,7 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
     }
     for (k, v) in &p.tags {
         check_name(k, "tag", lim)?;
-        if k == TIME_COLUMN {
-            return Err(Error::InvalidName {
-                name: k.clone(),
-                reason: "reserved for the time column",
-            });
-        }
+        check_reserved(k)?;
         if v.len() > lim.max_tag_value_len {
             return Err(Error::Limit(format!(
                 "value of tag {k:?} is {} bytes, more than the limit of {}",
@@ -789,12 +1024,7 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
     }
     for (k, v) in &p.fields {
         check_name(k, "field", lim)?;
-        if k == TIME_COLUMN {
-            return Err(Error::InvalidName {
-                name: k.clone(),
-                reason: "reserved for the time column",
-            });
-        }
+        check_reserved(k)?;
         if let crate::point::FieldValue::Str(s) = v
             && s.len() > lim.max_string_len
         {
@@ -872,7 +1102,7 @@ fn remove_orphans(data_dir: &Path, m: &Manifest) -> Result<usize> {
         .map(|f| paths::resolve(data_dir, &f.path))
         .collect();
     let mut removed = 0;
-    let mut stack = vec![paths::tables_dir(data_dir)];
+    let mut stack = vec![paths::tables_dir(data_dir), paths::shared_dir(data_dir)];
     while let Some(dir) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;

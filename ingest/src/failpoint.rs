@@ -1,5 +1,9 @@
 //! Crash points for durability tests: with `CREST_FAILPOINT=<name>` set, the process aborts
 //! (as a kill -9 would stop it) when it reaches the named step. Unset, a check is one load.
+//!
+//! Names: `persist:before-rename`, `persist:after-rename`, `manifest:before-write`,
+//! `manifest:before-rename`, `manifest:after-commit`, `compact:before-write`,
+//! `compact:before-commit`, `compact:after-commit`.
 
 use std::sync::OnceLock;
 

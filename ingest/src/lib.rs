@@ -5,10 +5,12 @@
 //! them to the WAL (`wal`, group-commit fsync) and applies them to the in-memory write buffer
 //! (`buffer`) before acknowledging, so queries see them at once. A snapshot writes buffered hour
 //! partitions to Parquet (`persist`) under paths built in `paths`, commits them in the `manifest`,
-//! and only then truncates the WAL. No HTTP and no DataFusion here.
+//! and only then truncates the WAL. Small tables' hours share files (`compact`), and
+//! compaction merges the files an hour's small tables ended up in. No HTTP and no DataFusion here.
 
 pub mod buffer;
 pub mod clock;
+pub mod compact;
 pub mod db;
 pub mod decode;
 pub mod error;

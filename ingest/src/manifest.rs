@@ -25,8 +25,12 @@ pub struct FileMeta {
     pub max_time_ns: i64,
     /// Row count.
     pub rows: u64,
-    /// File size.
+    /// File size (of the whole file, when it is shared).
     pub bytes: u64,
+    /// The file is shared: it holds several tables' rows, told apart by
+    /// [`crate::schema::TABLE_COLUMN`]; `rows` and the time range are this table's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// One table's entry.
@@ -130,9 +134,14 @@ impl Manifest {
         Ok(())
     }
 
-    /// Every file path the manifest names.
+    /// Every file entry the manifest holds (a shared file appears once per table in it).
     pub fn all_files(&self) -> impl Iterator<Item = &FileMeta> {
         self.tables.values().flat_map(|t| t.files.values())
+    }
+
+    /// Every distinct file path the manifest names.
+    pub fn referenced_paths(&self) -> std::collections::HashSet<&str> {
+        self.all_files().map(|f| f.path.as_str()).collect()
     }
 }
 
@@ -179,5 +188,37 @@ mod tests {
         let Versioned::V1(m) = serde_json::from_str(golden).expect("golden decodes");
         assert_eq!(m.wal_seq, 7);
         assert_eq!(m.tables["cpu"].files[&0].rows, 2);
+        assert!(!m.tables["cpu"].files[&0].shared);
+    }
+
+    /// Shared-file entries add one flag to the same version-1 format; unshared entries are
+    /// written exactly as before.
+    #[test]
+    fn shared_flag_is_written_only_when_set() {
+        let mut m = Manifest::default();
+        let mut f = FileMeta {
+            path: "shared/1970-01-01/00/00000000000000000004.parquet".into(),
+            hour_ns: 0,
+            min_time_ns: 1,
+            max_time_ns: 2,
+            rows: 2,
+            bytes: 900,
+            shared: true,
+        };
+        m.tables
+            .entry("a".into())
+            .or_default()
+            .files
+            .insert(0, f.clone());
+        f.shared = false;
+        m.tables.entry("b".into()).or_default().files.insert(0, f);
+        let text = serde_json::to_string(&Versioned::V1(m.clone())).expect("encode");
+        assert_eq!(text.matches("\"shared\":true").count(), 1, "{text}");
+        assert!(!text.contains("\"shared\":false"), "{text}");
+        let Versioned::V1(back) = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, m);
+        let live = back.referenced_paths();
+        assert_eq!(live.len(), 1);
+        assert!(live.contains("shared/1970-01-01/00/00000000000000000004.parquet"));
     }
 }

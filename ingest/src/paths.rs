@@ -4,7 +4,8 @@
 //! ```text
 //! wal/<first-seq, 20 digits>.wal              WAL segments
 //! manifest/<version, 20 digits>.json          manifest versions (newest valid one wins)
-//! tables/<table, escaped>/<YYYY-MM-DD>/<HH>/<file-id>.parquet
+//! tables/<table, escaped>/<YYYY-MM-DD>/<HH>/<file-id>.parquet   one table's hour
+//! shared/<YYYY-MM-DD>/<HH>/<file-id>.parquet                   small tables' hour, together
 //! ```
 //! Table names are escaped so that no name (`..`, `/`, NUL, ...) can leave the data directory.
 
@@ -43,6 +44,18 @@ pub fn parse_manifest_file(name: &str) -> Option<u64> {
 /// Directory holding all tables' Parquet files.
 pub fn tables_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tables")
+}
+
+/// Directory holding shared Parquet files (several small tables' rows for one hour).
+pub fn shared_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("shared")
+}
+
+/// Relative path (as stored in the manifest) of a shared Parquet file for the hour partition
+/// starting at `hour_start_ns`.
+pub fn shared_file_relative(hour_start_ns: i64, file_id: u64) -> String {
+    let (y, m, d, h) = civil_from_secs(hour_start_ns.div_euclid(1_000_000_000));
+    format!("shared/{y:04}-{m:02}-{d:02}/{h:02}/{file_id:020}.parquet")
 }
 
 /// Relative path (as stored in the manifest) of a Parquet file of `table` for the hour
@@ -128,6 +141,10 @@ mod tests {
         assert_eq!(
             parquet_file_relative("m", -1, 0).split('/').nth(2),
             Some("1969-12-31")
+        );
+        assert_eq!(
+            shared_file_relative(ns, 9),
+            "shared/2024-02-29/13/00000000000000000009.parquet"
         );
     }
 }

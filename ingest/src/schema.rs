@@ -13,6 +13,10 @@ use std::sync::Arc;
 /// Name of the time column of every table.
 pub const TIME_COLUMN: &str = "time";
 
+/// Column of a shared Parquet file (one that holds the rows of several small tables) naming the
+/// table each row belongs to. Reserved: no tag or field may take this name.
+pub const TABLE_COLUMN: &str = "__crest_table";
+
 /// The columns of one table.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableSchema {

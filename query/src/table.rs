@@ -1,6 +1,6 @@
 //! The table provider over one table's buffered hours and Parquet files, with time pruning.
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, Session};
 use datafusion::common::ScalarValue;
@@ -14,15 +14,17 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::{PhysicalExpr, expressions};
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 use ingest::Db;
 use ingest::buffer::HOUR_NS;
-use ingest::schema::TIME_COLUMN;
+use ingest::schema::{TABLE_COLUMN, TIME_COLUMN};
 use std::fmt;
 use std::sync::Arc;
 
@@ -211,26 +213,32 @@ impl TableProvider for CrestTable {
                     stats.buffer_hours_pruned += 1;
                 }
             }
-            let mut urls = Vec::new();
+            let (mut own, mut shared) = (Vec::new(), Vec::new());
             for (path, meta) in view.files {
                 if bounds.overlaps(meta.min_time_ns, meta.max_time_ns) {
                     stats.files_scanned += 1;
                     let p = path.to_str().ok_or_else(|| {
                         DataFusionError::Internal(format!("non-UTF-8 path {}", path.display()))
                     })?;
-                    urls.push(ListingTableUrl::parse(p)?);
+                    let url = ListingTableUrl::parse(p)?;
+                    if meta.shared {
+                        // Several tables' rows in one file: many entries may name the same one.
+                        if !shared.contains(&url) {
+                            shared.push(url);
+                        }
+                    } else {
+                        own.push(url);
+                    }
                 } else {
                     stats.files_pruned += 1;
                 }
             }
-            if !urls.is_empty() {
-                let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                    .with_file_extension(".parquet");
-                let config = ListingTableConfig::new_with_multi_paths(urls)
-                    .with_listing_options(opts)
-                    .with_schema(Arc::clone(&self.schema));
-                let listing = ListingTable::try_new(config)?;
+            if !own.is_empty() {
+                let listing = parquet_listing(own, Arc::clone(&self.schema))?;
                 inputs.push(listing.scan(state, projection, filters, limit).await?);
+            }
+            if !shared.is_empty() {
+                inputs.push(self.scan_shared(state, shared, projection, filters).await?);
             }
             if !hours.is_empty() {
                 inputs.push(MemorySourceConfig::try_new_exec(
@@ -254,6 +262,66 @@ impl TableProvider for CrestTable {
             stats,
             input,
         )))
+    }
+}
+
+/// A Parquet listing over `urls` read with `schema` (columns a file lacks read as nulls, columns
+/// it has beyond `schema` are ignored).
+fn parquet_listing(urls: Vec<ListingTableUrl>, schema: SchemaRef) -> Result<ListingTable> {
+    let opts =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    ListingTable::try_new(config)
+}
+
+impl CrestTable {
+    /// Scans shared files: reads this table's columns plus the table column, keeps this
+    /// table's rows (the table-column filter also prunes row groups and pages by statistics,
+    /// as the files are sorted by table), then drops the table column.
+    async fn scan_shared(
+        &self,
+        state: &dyn Session,
+        urls: Vec<ListingTableUrl>,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        let table_idx = fields.len();
+        fields.push(Arc::new(Field::new(TABLE_COLUMN, DataType::Utf8, false)));
+        let wide = Arc::new(Schema::new(fields));
+        let cols: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..table_idx).collect(),
+        };
+        let mut wide_projection = cols.clone();
+        wide_projection.push(table_idx);
+        let mut wide_filters = filters.to_vec();
+        let is_this_table = datafusion::logical_expr::col(TABLE_COLUMN)
+            .eq(datafusion::logical_expr::lit(self.name.as_str()));
+        wide_filters.push(is_this_table);
+        let listing = parquet_listing(urls, wide)?;
+        let scan = listing
+            .scan(state, Some(&wide_projection), &wide_filters, None)
+            .await?;
+        let scanned = scan.schema();
+        let predicate: Arc<dyn PhysicalExpr> = Arc::new(expressions::BinaryExpr::new(
+            expressions::col(TABLE_COLUMN, &scanned)?,
+            Operator::Eq,
+            expressions::lit(self.name.as_str()),
+        ));
+        let filtered = Arc::new(FilterExec::try_new(predicate, scan)?);
+        let exprs = (0..cols.len())
+            .map(|i| {
+                let f = scanned.field(i);
+                (
+                    Arc::new(expressions::Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>,
+                    f.name().clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, filtered)?))
     }
 }
 

@@ -96,6 +96,16 @@ impl ServerMetrics {
                 "Bytes of Parquet written by snapshots.",
                 &st.parquet_bytes_written,
             ),
+            (
+                "crest_compactions_total",
+                "Compaction runs that merged at least one hour.",
+                &st.compactions,
+            ),
+            (
+                "crest_files_compacted_total",
+                "Parquet files replaced by compaction.",
+                &st.files_compacted,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(

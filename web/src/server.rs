@@ -125,6 +125,12 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Some(Admin),
             post(api::admin::retention),
         ),
+        r(
+            Method::POST,
+            "/api/v1/admin/compact",
+            Some(Admin),
+            post(api::admin::compact),
+        ),
     ]
 }
 
@@ -194,7 +200,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Persists the buffer every `interval` and enforces retention, until `stop` turns true.
+/// Persists the buffer every `interval`, enforces retention and compacts cold hours, until
+/// `stop` turns true.
 pub async fn background_loop(db: Arc<Db>, interval: Duration, stop: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,7 +213,10 @@ pub async fn background_loop(db: Arc<Db>, interval: Duration, stop: Arc<AtomicBo
         }
         let d = Arc::clone(&db);
         match tokio::task::spawn_blocking(move || {
-            d.snapshot().and_then(|r| Ok((r, d.enforce_retention()?)))
+            let r = d.snapshot()?;
+            let expired = d.enforce_retention()?;
+            d.compact()?;
+            Ok::<_, ingest::Error>((r, expired))
         })
         .await
         {

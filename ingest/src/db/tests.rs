@@ -7,6 +7,7 @@ const T0: i64 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
 fn cfg(dir: &Path) -> DbConfig {
     DbConfig {
         wal: WalConfig::for_tests(),
+        file_grace_ns: 0,
         ..DbConfig::new(dir)
     }
 }
@@ -42,8 +43,13 @@ fn rows(db: &Db, table: &str) -> Vec<Point> {
     for (_, b) in &view.buffered {
         out.extend(batch_to_points(table, b).expect("points"));
     }
-    for (path, _) in &view.files {
+    for (path, meta) in &view.files {
         for b in persist::read_parquet(path).expect("read") {
+            let b = if meta.shared {
+                compact::rows_of(&b, table).expect("rows of table")
+            } else {
+                b
+            };
             out.extend(batch_to_points(table, &b).expect("points"));
         }
     }
@@ -227,4 +233,187 @@ fn a_persisted_hour_that_cannot_be_loaded_fails_the_late_write_and_loses_nothing
     write(&db, vec![pt("b", 2.0, T0)]);
     db.snapshot().expect("snapshot");
     assert_eq!(rows(&db, "cpu"), vec![pt("a", 1.0, T0), pt("b", 2.0, T0)]);
+}
+
+fn in_table(table: &str, mut p: Point) -> Point {
+    p.table = table.into();
+    p
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.join("tables"), dir.join("shared")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn small_tables_share_one_file_per_hour_and_each_reads_back_only_its_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    let tables = ["cpu", "disk", "mem", "net"];
+    let mut all = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        all.push(in_table(t, pt("a", i as f64, T0)));
+        all.push(in_table(t, pt("b", i as f64 + 0.5, T0 + 1)));
+    }
+    // A table with other columns and a conflicting type for `usage` gets a file of its own.
+    all.push(Point {
+        table: "odd".into(),
+        tags: vec![("job".into(), "x".into())],
+        fields: vec![("usage".into(), FieldValue::I64(7))],
+        time_ns: T0,
+    });
+    write(&db, all);
+    let report = db.snapshot().expect("snapshot");
+    assert_eq!(report.files, 2, "four compatible tables share one file");
+    assert_eq!(report.rows, 9);
+    assert_eq!(parquet_files(dir.path()).len(), 2);
+    drop(db);
+    let db = open(dir.path(), &clock);
+    clock.set(T0 + 3 * HOUR_NS);
+    db.snapshot().expect("evict");
+    let mut paths = BTreeSet::new();
+    for (i, t) in tables.iter().enumerate() {
+        let view = db.table_view(t).expect("view").expect("table");
+        assert!(view.buffered.is_empty());
+        assert_eq!(view.files.len(), 1);
+        assert!(view.files[0].1.shared);
+        assert_eq!(view.files[0].1.rows, 2);
+        paths.insert(view.files[0].0.clone());
+        assert_eq!(
+            rows(&db, t),
+            vec![
+                in_table(t, pt("a", i as f64, T0)),
+                in_table(t, pt("b", i as f64 + 0.5, T0 + 1))
+            ]
+        );
+    }
+    assert_eq!(paths.len(), 1);
+    let odd = db.table_view("odd").expect("view").expect("table");
+    assert!(!odd.files[0].1.shared);
+}
+
+#[test]
+fn compaction_merges_the_files_an_hour_was_scattered_over_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    let tables = ["a", "b", "c"];
+    write(
+        &db,
+        tables
+            .iter()
+            .map(|t| in_table(t, pt("h", 1.0, T0)))
+            .collect(),
+    );
+    db.snapshot().expect("snapshot");
+    clock.set(T0 + 3 * HOUR_NS);
+    db.snapshot().expect("evict");
+    // Nothing to merge yet: the hour is in one file.
+    assert_eq!(db.compact().expect("compact"), CompactReport::default());
+    // A late write to one table: its hour is loaded from the shared file and, being the only
+    // dirty one, written alone; the shared file keeps b and c (and a's stale rows).
+    write(&db, vec![in_table("a", pt("h2", 2.0, T0 + 5))]);
+    db.snapshot().expect("snapshot");
+    clock.set(T0 + 6 * HOUR_NS);
+    db.snapshot().expect("evict");
+    assert_eq!(parquet_files(dir.path()).len(), 2);
+    let report = db.compact().expect("compact");
+    assert_eq!(
+        report,
+        CompactReport {
+            hours: 1,
+            files_before: 2,
+            files_after: 1,
+            rows: 4
+        }
+    );
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        1,
+        "replaced files are gone"
+    );
+    assert_eq!(db.compact().expect("again"), CompactReport::default());
+    let expect_a = vec![
+        in_table("a", pt("h", 1.0, T0)),
+        in_table("a", pt("h2", 2.0, T0 + 5)),
+    ];
+    assert_eq!(rows(&db, "a"), expect_a);
+    drop(db);
+    let db = open(dir.path(), &clock);
+    assert_eq!(db.recovery().orphans_removed, 0);
+    assert_eq!(rows(&db, "a"), expect_a);
+    assert_eq!(rows(&db, "b"), vec![in_table("b", pt("h", 1.0, T0))]);
+    assert_eq!(rows(&db, "c"), vec![in_table("c", pt("h", 1.0, T0))]);
+    // A late write after compaction loads the hour back out of the merged file.
+    write(&db, vec![in_table("b", pt("h3", 3.0, T0 + 9))]);
+    db.snapshot().expect("snapshot");
+    assert_eq!(rows(&db, "b").len(), 2);
+    assert_eq!(rows(&db, "a"), expect_a);
+}
+
+#[test]
+fn hot_hours_are_not_compacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    write(
+        &db,
+        vec![
+            in_table("a", pt("h", 1.0, T0)),
+            in_table("b", pt("h", 1.0, T0)),
+        ],
+    );
+    db.snapshot().expect("snapshot");
+    write(&db, vec![in_table("a", pt("h", 2.0, T0 + 1))]);
+    db.snapshot().expect("snapshot");
+    assert_eq!(db.compact().expect("compact").hours, 0);
+}
+
+#[test]
+fn a_file_the_manifest_stopped_naming_waits_out_the_grace_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let mut c = cfg(dir.path());
+    c.file_grace_ns = 60 * 1_000_000_000;
+    let db = open_with(c, &clock);
+    write(&db, vec![pt("a", 1.0, T0)]);
+    db.snapshot().expect("snapshot");
+    let old = parquet_files(dir.path()).pop().expect("one file");
+    write(&db, vec![pt("a", 2.0, T0 + 1)]);
+    db.snapshot().expect("snapshot");
+    assert!(
+        old.exists(),
+        "a query planned before the swap may still read it"
+    );
+    clock.set(T0 + 61 * 1_000_000_000);
+    db.snapshot().expect("snapshot");
+    assert!(!old.exists());
+}
+
+#[test]
+fn the_shared_file_table_column_name_is_reserved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    let mut p = pt("a", 1.0, T0);
+    p.tags.push((TABLE_COLUMN.into(), "x".into()));
+    let out = write(&db, vec![p]);
+    assert_eq!(out.accepted, 0);
+    assert!(
+        out.rejected[0].1.to_string().contains("reserved"),
+        "{:?}",
+        out.rejected
+    );
 }

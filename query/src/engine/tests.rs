@@ -212,3 +212,98 @@ async fn expensive_queries_end_with_clear_errors() {
     assert_eq!(err.kind(), QueryErrorKind::TooExpensive, "{err}");
     assert_eq!(e.sql("SELECT 1").await.expect("still up").num_rows(), 1);
 }
+
+fn in_table(table: &str, tags: &[(&str, &str)], field: &str, v: f64, t: i64) -> Point {
+    Point {
+        table: table.into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        fields: vec![(field.into(), FieldValue::F64(v))],
+        time_ns: t,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_sharing_a_file_each_see_only_their_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db(dir.path());
+    write(
+        &db,
+        vec![
+            pt("a", 1.0, T0),
+            pt("b", 2.0, T0 + 1),
+            in_table("mem", &[("host", "a"), ("region", "eu")], "used", 10.0, T0),
+            in_table(
+                "mem",
+                &[("host", "b"), ("region", "us")],
+                "used",
+                20.0,
+                T0 + 1,
+            ),
+            in_table("disk", &[("dev", "sda")], "usage", 0.5, T0 + 2),
+        ],
+    )
+    .await;
+    let d = Arc::clone(&db);
+    tokio::task::spawn_blocking(move || d.snapshot())
+        .await
+        .expect("join")
+        .expect("snapshot");
+    let views: Vec<_> = ["cpu", "mem", "disk"]
+        .iter()
+        .map(|t| db.table_view(t).expect("view").expect("table"))
+        .collect();
+    assert!(
+        views
+            .iter()
+            .all(|v| v.buffered.is_empty() && v.files.len() == 1)
+    );
+    assert!(views.iter().all(|v| v.files[0].1.shared));
+    assert!(views.iter().all(|v| v.files[0].0 == views[0].files[0].0));
+    // A later hour adds a tag to mem; the shared file's rows read it as null.
+    write(
+        &db,
+        vec![in_table(
+            "mem",
+            &[("host", "c"), ("zone", "z1")],
+            "used",
+            30.0,
+            T0 + 9 * HOUR_NS,
+        )],
+    )
+    .await;
+    let e = engine(&db);
+    let out = text(&e, "SELECT host, usage FROM cpu ORDER BY host").await;
+    assert!(
+        out.contains("| a    | 1.0   |") && out.contains("| b    | 2.0   |"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("| ").count(),
+        6,
+        "header + 2 rows, 2 columns: {out}"
+    );
+    let out = text(&e, "SELECT count(*) AS n, sum(used) AS s FROM mem").await;
+    assert!(out.contains("| 3 | 60.0 |"), "{out}");
+    let out = text(&e, "SELECT host, region, zone FROM mem ORDER BY host").await;
+    assert!(out.contains("| a    | eu     |      |"), "{out}");
+    assert!(out.contains("| c    |        | z1   |"), "{out}");
+    let out = text(&e, "SELECT * FROM disk").await;
+    assert!(out.contains("sda") && !out.contains("eu"), "{out}");
+    let out = text(
+        &e,
+        "SELECT c.host, c.usage, m.used FROM cpu c JOIN mem m ON c.host = m.host AND c.time = m.time ORDER BY 1",
+    )
+    .await;
+    assert!(out.contains("| a    | 1.0   | 10.0 |"), "{out}");
+    let out = text(
+        &e,
+        "EXPLAIN ANALYZE SELECT count(*) FROM mem WHERE region = 'us'",
+    )
+    .await;
+    assert!(out.contains("files_scanned=1"), "{out}");
+    let out = text(&e, "SELECT count(*) AS n FROM mem WHERE region = 'us'").await;
+    assert!(out.contains("| 1 |"), "{out}");
+}

@@ -37,6 +37,18 @@ pub async fn snapshot(State(app): State<AppState>) -> Result<Json<serde_json::Va
     })))
 }
 
+/// `POST /api/v1/admin/compact`: merge cold hours' scattered small-table files now.
+pub async fn compact(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let db = Arc::clone(&app.db);
+    let r = tokio::task::spawn_blocking(move || db.compact())
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(serde_json::json!({
+        "hours": r.hours, "files_before": r.files_before, "files_after": r.files_after,
+        "rows": r.rows,
+    })))
+}
+
 /// `POST /api/v1/admin/retention`: drop expired hours now.
 pub async fn retention(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let db = Arc::clone(&app.db);
