@@ -6,4 +6,5 @@ mod e2e {
     pub mod durability;
     pub mod harness;
     pub mod http;
+    pub mod interop;
 }
