@@ -1,4 +1,4 @@
-//! The `crest` command line: `crest serve` and `crest loadgen`.
+//! The `crest` command line: `crest serve`, `crest loadgen` and `crest backtest`.
 
 use crate::auth::Auth;
 use crate::config::ConfigFile;
@@ -32,6 +32,9 @@ pub enum Command {
     /// Generate node-exporter-like load against a Crest (or VictoriaMetrics) endpoint and report
     /// the ingest rate.
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// Backtest forecast models on a CSV series by rolling origin and print accuracy, interval
+    /// coverage and peak errors (the forecast accuracy benchmark).
+    Backtest(crate::backtest_cmd::BacktestArgs),
 }
 
 /// `crest serve` flags.

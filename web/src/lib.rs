@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backtest_cmd;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -18,5 +18,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => rt.block_on(crest_web::cli::serve(args)),
         Command::Loadgen(args) => rt.block_on(crest_web::loadgen::run(args)),
+        Command::Backtest(args) => crest_web::backtest_cmd::run(&args),
     }
 }
