@@ -267,7 +267,13 @@ impl TableBuffer {
                 }
             }
         }
-        Some(part)
+        drop(part.series);
+        // Strings only the interner still holds (span ids, ...) go with their last partition.
+        self.interner.retain(|s| Arc::strong_count(s) > 1);
+        Some(Partition {
+            series: HashMap::new(),
+            ..part
+        })
     }
 
     /// Number of distinct series over all buffered partitions (the active-series count).

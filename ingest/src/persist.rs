@@ -8,6 +8,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use std::path::Path;
 
 /// Rows per row group: small enough that statistics prune by tag within an hour file.
@@ -20,8 +21,15 @@ fn writer_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by("crest".to_string())
+        // A trace is looked up by id alone: a bloom filter lets readers skip row groups without it.
+        .set_column_bloom_filter_enabled(ColumnPath::from(TRACE_ID_COLUMN), true)
+        .set_column_bloom_filter_fpp(ColumnPath::from(TRACE_ID_COLUMN), 0.01)
+        .set_column_bloom_filter_max_ndv(ColumnPath::from(TRACE_ID_COLUMN), ROW_GROUP_ROWS as u64)
         .build()
 }
+
+/// The column that gets a Parquet bloom filter wherever it appears (the spans table's).
+pub const TRACE_ID_COLUMN: &str = "trace_id";
 
 /// Writes `batch` durably at `path` (temp, fsync, rename, fsync dir); returns its size.
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64> {
