@@ -3,5 +3,7 @@
 pub mod admin;
 pub mod body;
 pub mod health;
+pub mod otlp;
 pub mod sql;
+pub mod traces;
 pub mod write;

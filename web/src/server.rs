@@ -97,6 +97,48 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::POST,
+            "/v1/metrics",
+            Some(Write),
+            post(api::otlp::metrics),
+        ),
+        r(
+            Method::POST,
+            "/v1/traces",
+            Some(Write),
+            post(api::otlp::traces),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/traces/{trace_id}",
+            Some(Read),
+            get(api::traces::trace_by_id),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/traces",
+            Some(Read),
+            get(api::traces::search),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/traces/red",
+            Some(Read),
+            get(api::traces::red),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/traces/dependencies",
+            Some(Read),
+            get(api::traces::dependencies),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/services",
+            Some(Read),
+            get(api::traces::services),
+        ),
+        r(
+            Method::POST,
             "/api/v1/sql",
             Some(Read),
             post(api::sql::post_sql),

@@ -7,4 +7,5 @@ mod e2e {
     pub mod harness;
     pub mod http;
     pub mod interop;
+    pub mod otlp;
 }
