@@ -221,7 +221,7 @@ fn hex_id(o: &Map<String, Value>, camel: &str, snake: &str) -> R<Vec<u8>> {
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)

@@ -227,31 +227,31 @@ fn numbers(sink: &mut Sink<'_>, name: &str, points: Vec<proto::NumberDataPoint>)
     }
 }
 
-/// Writes `_bucket` (from cumulative `(le, count)` pairs, `+Inf` appended), `_sum`, `_count`.
-fn write_histogram(
-    sink: &mut Sink<'_>,
-    index: usize,
-    name: &str,
-    attrs: &[proto::KeyValue],
+/// One histogram data point ready to write: cumulative `(le, count)` pairs without `+Inf`.
+struct Cumulative<'a> {
+    attrs: &'a [proto::KeyValue],
     time: i64,
-    cumulative: &[(f64, u64)],
+    buckets: Vec<(f64, u64)>,
     count: u64,
     sum: Option<f64>,
-) {
+}
+
+/// Writes `_bucket` (the cumulative pairs, then `+Inf` = count), `_sum` and `_count`.
+fn write_histogram(sink: &mut Sink<'_>, index: usize, name: &str, h: Cumulative<'_>) {
     let bucket_table = format!("{name}_bucket");
-    for &(le, c) in cumulative {
-        let tags = sink.tags(attrs, Some(("le", float_label(le))));
-        sink.push(index, bucket_table.clone(), tags, c as f64, time);
+    for &(le, c) in &h.buckets {
+        let tags = sink.tags(h.attrs, Some(("le", float_label(le))));
+        sink.push(index, bucket_table.clone(), tags, c as f64, h.time);
     }
-    let tags = sink.tags(attrs, Some(("le", "+Inf".to_string())));
-    sink.push(index, bucket_table, tags, count as f64, time);
+    let tags = sink.tags(h.attrs, Some(("le", "+Inf".to_string())));
+    sink.push(index, bucket_table, tags, h.count as f64, h.time);
     // An `le` attribute was replaced in the buckets; the same series must not keep it here.
-    let mut tags = sink.tags(attrs, None);
+    let mut tags = sink.tags(h.attrs, None);
     tags.retain(|(k, _)| k != "le");
-    if let Some(s) = sum {
-        sink.push(index, format!("{name}_sum"), tags.clone(), s, time);
+    if let Some(s) = h.sum {
+        sink.push(index, format!("{name}_sum"), tags.clone(), s, h.time);
     }
-    sink.push(index, format!("{name}_count"), tags, count as f64, time);
+    sink.push(index, format!("{name}_count"), tags, h.count as f64, h.time);
 }
 
 fn histogram(
@@ -270,7 +270,10 @@ fn histogram(
             bounds.len() + 1
         ));
     }
-    if let Some(w) = bounds.windows(2).find(|w| !(w[0] < w[1])) {
+    if let Some(w) = bounds
+        .windows(2)
+        .find(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+    {
         return Err(format!(
             "explicit bounds must be strictly increasing, found {} then {}",
             w[0], w[1]
@@ -293,11 +296,13 @@ fn histogram(
         sink,
         index,
         name,
-        &dp.attributes,
-        time,
-        &cumulative,
-        dp.count,
-        dp.sum,
+        Cumulative {
+            attrs: &dp.attributes,
+            time,
+            buckets: cumulative,
+            count: dp.count,
+            sum: dp.sum,
+        },
     );
     Ok(())
 }
@@ -372,11 +377,13 @@ fn exponential(
         sink,
         index,
         name,
-        &dp.attributes,
-        time,
-        &cumulative,
-        dp.count,
-        dp.sum,
+        Cumulative {
+            attrs: &dp.attributes,
+            time,
+            buckets: cumulative,
+            count: dp.count,
+            sum: dp.sum,
+        },
     );
     Ok(())
 }
