@@ -728,3 +728,133 @@ fn oversized_bodies_get_413_and_a_full_buffer_gets_503_with_retry_after() {
     let st = proto::RpcStatus::decode(r.bytes().expect("body").as_ref()).expect("status");
     assert_eq!(st.code, 14, "{}", st.message);
 }
+
+/// The official OpenTelemetry Python SDK (a venv with `opentelemetry-sdk` and
+/// `opentelemetry-exporter-otlp-proto-http`; `.ci/run` makes one and sets `CREST_OTEL_VENV`)
+/// exports a trace gzip-compressed and metrics uncompressed; both read back whole through the
+/// trace API and SQL. Skipped without the venv unless `CREST_INTEROP=1`.
+#[test]
+fn python_sdk_exports_read_back_whole() {
+    let venv =
+        std::env::var("CREST_OTEL_VENV").unwrap_or_else(|_| "/var/tmp/crest-otel-venv".into());
+    let python = std::path::Path::new(&venv).join("bin/python");
+    let usable = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        assert!(
+            std::env::var("CREST_INTEROP").as_deref() != Ok("1"),
+            "CREST_INTEROP=1 but {} cannot import the OpenTelemetry SDK",
+            python.display()
+        );
+        eprintln!("skipping: no OpenTelemetry Python SDK at {venv} (set CREST_OTEL_VENV)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[], &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/otel_interop.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&s.base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn python");
+    // Bounded: the SDK's own timeouts are 10 s per export.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the Python exporter did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exporter failed:\n{stdout}\n{stderr}");
+    let sent: Value = serde_json::from_str(stdout.trim()).expect("summary line");
+    let trace_id = sent["trace_id"].as_str().expect("trace id");
+
+    // The trace, whole, with its parent links.
+    let (status, v) = get_json(&s, &format!("/api/v1/traces/{trace_id}"));
+    assert_eq!(status, 200, "{v}");
+    let spans = v["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 5, "{v}");
+    let root = spans
+        .iter()
+        .find(|sp| sp.get("parent_span_id").is_none_or(Value::is_null))
+        .expect("root");
+    assert_eq!(root["name"], "GET /checkout");
+    assert_eq!(root["kind"], "server");
+    assert_eq!(root["service_name"], "py-interop");
+    assert_eq!(root["attributes"]["http.route"], "/checkout");
+    assert_eq!(root["attributes"]["http.response.status_code"], 200);
+    assert_eq!(root["resource_attributes"]["deployment.environment"], "ci");
+    let children: Vec<&Value> = spans
+        .iter()
+        .filter(|sp| sp["parent_span_id"] == root["span_id"])
+        .collect();
+    assert_eq!(children.len(), 4, "{v}");
+    let failed = children
+        .iter()
+        .find(|c| c["name"] == "call 3")
+        .expect("call 3");
+    assert_eq!(failed["status_code"], "error");
+    assert_eq!(failed["status_message"], "boom");
+    assert_eq!(failed["events"][0]["name"], "exception");
+    assert_eq!(failed["attributes"]["peer.service"], "db");
+
+    // Metrics: counter, explicit buckets (cumulative, +Inf = count), exponential, gauge.
+    let records = sent["records"].as_f64().expect("records");
+    let rows = sql(
+        &s,
+        None,
+        "SELECT value FROM http_server_requests_total WHERE service_name = 'py-interop' AND code = '200'",
+    );
+    assert_eq!(rows[0]["value"].as_f64(), Some(records));
+    for table in ["http_server_duration_milliseconds", "rpc_latency_seconds"] {
+        let rows = sql(
+            &s,
+            None,
+            &format!(
+                "SELECT le, value FROM {table}_bucket WHERE service_name = 'py-interop' \
+                 ORDER BY CASE WHEN le = '+Inf' THEN 'Infinity' ELSE le END::DOUBLE"
+            ),
+        );
+        assert!(rows.len() > 2, "{table}: {rows:?}");
+        let counts: Vec<f64> = rows
+            .iter()
+            .map(|r| r["value"].as_f64().expect("v"))
+            .collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] <= w[1]),
+            "{table} not cumulative: {rows:?}"
+        );
+        assert_eq!(rows.last().expect("last")["le"], "+Inf", "{table}");
+        assert_eq!(counts.last().copied(), Some(records), "{table}: {rows:?}");
+        let count = sql(&s, None, &format!("SELECT value FROM {table}_count"));
+        assert_eq!(count[0]["value"].as_f64(), Some(records), "{table}");
+    }
+    let rows = sql(
+        &s,
+        None,
+        "SELECT value FROM http_server_duration_milliseconds_bucket WHERE le = '10'",
+    );
+    assert_eq!(rows[0]["value"], 2.0, "3 and 7 are <= 10");
+    let rows = sql(
+        &s,
+        None,
+        "SELECT value, cpu FROM process_cpu_utilization_ratio",
+    );
+    assert_eq!(
+        (rows[0]["value"].as_f64(), rows[0]["cpu"].as_str()),
+        (Some(0.25), Some("0"))
+    );
+}
