@@ -136,6 +136,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         metrics: Arc::new(ServerMetrics::new(routes)),
         ready: Arc::clone(&ready),
+        rate: crate::ratelimit::RateLimiter::new(
+            file.limits.max_points_per_second,
+            file.limits.burst_points,
+        )
+        .map(Arc::new),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

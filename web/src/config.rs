@@ -98,6 +98,11 @@ pub struct LimitsConfig {
     pub max_tag_value_len: usize,
     /// Most active series per table.
     pub max_series_per_table: usize,
+    /// Ingest rate limit per token, in points per second (0: no limit); over it, writes get
+    /// 429 with Retry-After.
+    pub max_points_per_second: u64,
+    /// Burst allowance of the rate limit in points (default: one second's worth).
+    pub burst_points: u64,
 }
 
 impl Default for LimitsConfig {
@@ -108,6 +113,8 @@ impl Default for LimitsConfig {
             max_name_len: d.max_name_len,
             max_tag_value_len: d.max_tag_value_len,
             max_series_per_table: d.max_series_per_table,
+            max_points_per_second: 0,
+            burst_points: 0,
         }
     }
 }

@@ -15,4 +15,5 @@ pub mod config;
 pub mod error;
 pub mod loadgen;
 pub mod metrics;
+pub mod ratelimit;
 pub mod server;

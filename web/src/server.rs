@@ -5,6 +5,7 @@ use crate::api;
 use crate::auth::{Auth, Denied, Scope};
 use crate::error::ApiError;
 use crate::metrics::ServerMetrics;
+use crate::ratelimit::{Principal, RateLimiter};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
@@ -41,6 +42,20 @@ pub struct AppState {
     pub metrics: Arc<ServerMetrics>,
     /// False while starting or shutting down.
     pub ready: Arc<AtomicBool>,
+    /// Ingest rate limit per token, if configured.
+    pub rate: Option<Arc<RateLimiter>>,
+}
+
+impl AppState {
+    /// Admits `points` more points from the request's principal under the ingest rate limit
+    /// (a 429 when over it).
+    pub fn admit(&self, who: Option<&Principal>, points: usize) -> Result<(), ApiError> {
+        match (&self.rate, who) {
+            (Some(rate), Some(p)) => rate.admit(&p.0, points),
+            (Some(rate), None) => rate.admit("anonymous", points),
+            (None, _) => Ok(()),
+        }
+    }
 }
 
 /// One route: method, path, and the scope it needs (`None`: public).
@@ -183,14 +198,18 @@ struct Guard {
     scope: Option<Scope>,
 }
 
-async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
     if let Some(scope) = g.scope {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok());
         let denied = match g.app.auth.check(header, scope) {
-            Ok(_) => None,
+            Ok(name) => {
+                let p = Principal(name.to_string());
+                req.extensions_mut().insert(p);
+                None
+            }
             Err(Denied::Unauthenticated(why)) => Some(ApiError {
                 status: StatusCode::UNAUTHORIZED,
                 code: "unauthorized",

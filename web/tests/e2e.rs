@@ -3,6 +3,7 @@
 mod e2e {
     pub mod auth;
     pub mod crash;
+    pub mod diskfull;
     pub mod durability;
     pub mod harness;
     pub mod http;

@@ -10,7 +10,9 @@
 
 use crate::api::body;
 use crate::error::ApiError;
+use crate::ratelimit::Principal;
 use crate::server::AppState;
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,16 +40,32 @@ impl Signal {
 }
 
 /// `POST /v1/metrics`: an `ExportMetricsServiceRequest`.
-pub async fn metrics(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    export(app, headers, body, Signal::Metrics).await
+pub async fn metrics(
+    State(app): State<AppState>,
+    who: Option<Extension<Principal>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(app, who, headers, body, Signal::Metrics).await
 }
 
 /// `POST /v1/traces`: an `ExportTraceServiceRequest`.
-pub async fn traces(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    export(app, headers, body, Signal::Traces).await
+pub async fn traces(
+    State(app): State<AppState>,
+    who: Option<Extension<Principal>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(app, who, headers, body, Signal::Traces).await
 }
 
-async fn export(app: AppState, headers: HeaderMap, body: Body, signal: Signal) -> Response {
+async fn export(
+    app: AppState,
+    who: Option<Extension<Principal>>,
+    headers: HeaderMap,
+    body: Body,
+    signal: Signal,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -58,7 +76,7 @@ async fn export(app: AppState, headers: HeaderMap, body: Body, signal: Signal) -
         ));
         return error_response(e, Encoding::Json);
     };
-    match handle(app, &headers, body, signal, encoding).await {
+    match handle(app, who, &headers, body, signal, encoding).await {
         Ok(resp) => resp,
         Err(e) => error_response(e, encoding),
     }
@@ -66,6 +84,7 @@ async fn export(app: AppState, headers: HeaderMap, body: Body, signal: Signal) -
 
 async fn handle(
     app: AppState,
+    who: Option<Extension<Principal>>,
     headers: &HeaderMap,
     body: Body,
     signal: Signal,
@@ -102,6 +121,7 @@ async fn handle(
 
     let items = decoded.items;
     let mut reasons: Vec<(usize, String)> = decoded.rejected;
+    app.admit(who.as_deref(), decoded.points.len())?;
     let outcome = app.db.write(decoded.points).await?;
     reasons.extend(outcome.rejected.into_iter().map(|(i, e)| {
         let what = match signal {

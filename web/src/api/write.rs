@@ -2,7 +2,9 @@
 
 use crate::api::body;
 use crate::error::ApiError;
+use crate::ratelimit::Principal;
 use crate::server::AppState;
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,6 +16,7 @@ use serde::Deserialize;
 /// `POST /api/v1/write`: snappy-compressed protobuf `WriteRequest`.
 pub async fn remote_write(
     State(app): State<AppState>,
+    who: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -39,6 +42,7 @@ pub async fn remote_write(
         remote_write::RemoteWriteError::TooLarge { .. } => ApiError::too_large(e.to_string()),
         other => ApiError::bad_request(other.to_string()),
     })?;
+    app.admit(who.as_deref(), decoded.points.len())?;
     let mut errors = decoded.errors;
     let points = decoded.points.into_iter().enumerate().collect();
     let out = app.db.write(points).await?;
@@ -74,6 +78,7 @@ pub struct LpParams {
 /// `POST /api/v2/write?bucket=B&precision=ns|us|ms|s`.
 pub async fn line_protocol_v2(
     State(app): State<AppState>,
+    who: Option<Extension<Principal>>,
     Query(p): Query<LpParams>,
     headers: HeaderMap,
     body: Body,
@@ -81,12 +86,13 @@ pub async fn line_protocol_v2(
     if p.bucket.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::bad_request("missing query parameter `bucket`"));
     }
-    line_protocol(app, p.precision.as_deref(), headers, body).await
+    line_protocol(app, who, p.precision.as_deref(), headers, body).await
 }
 
 /// `POST /write?db=B&precision=...` (InfluxDB 1.x form).
 pub async fn line_protocol_v1(
     State(app): State<AppState>,
+    who: Option<Extension<Principal>>,
     Query(p): Query<LpParams>,
     headers: HeaderMap,
     body: Body,
@@ -94,11 +100,12 @@ pub async fn line_protocol_v1(
     if p.db.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::bad_request("missing query parameter `db`"));
     }
-    line_protocol(app, p.precision.as_deref(), headers, body).await
+    line_protocol(app, who, p.precision.as_deref(), headers, body).await
 }
 
 async fn line_protocol(
     app: AppState,
+    who: Option<Extension<Principal>>,
     precision: Option<&str>,
     headers: HeaderMap,
     body: Body,
@@ -129,6 +136,7 @@ async fn line_protocol(
     let now = now - now.rem_euclid(precision.to_nanos_factor());
     let parsed = line_protocol::parse(&text, precision, now);
     let total = parsed.points.len() + parsed.errors.len();
+    app.admit(who.as_deref(), parsed.points.len())?;
     let out = app.db.write(parsed.points).await?;
     let mut errors: Vec<(usize, String)> = parsed
         .errors

@@ -277,3 +277,54 @@ fn sql_answers_in_every_format_and_refuses_writes() {
         "{m}"
     );
 }
+
+/// Over the configured per-token ingest rate, a write is refused whole with 429 and
+/// Retry-After; another token keeps its own allowance; once the bucket refills, writes pass.
+#[test]
+fn ingest_rate_limit_answers_429_per_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("crest.toml");
+    std::fs::write(
+        &cfg,
+        "[[tokens]]\nname = \"a\"\ntoken = \"token-a-0123456789abcdef\"\nscopes = [\"write\", \"read\"]\n\
+         [[tokens]]\nname = \"b\"\ntoken = \"token-b-0123456789abcdef\"\nscopes = [\"write\"]\n\
+         [limits]\nmax_points_per_second = 100\nburst_points = 100\n",
+    )
+    .expect("config");
+    let s = start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+        &[],
+    );
+    let body = |from: usize| -> String {
+        (from..from + 100)
+            .map(|i| {
+                format!(
+                    "r,k=v{i} x={i}i {}\n",
+                    1_700_000_000_000_000_000i64 + i as i64
+                )
+            })
+            .collect()
+    };
+    assert_eq!(write_lp(&s, Some("token-a-0123456789abcdef"), &body(0)).0, 204);
+    let r = client()
+        .post(s.url("/api/v2/write?bucket=b&precision=ns"))
+        .bearer_auth("token-a-0123456789abcdef")
+        .body(body(100))
+        .send()
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let answer: serde_json::Value = r.json().expect("json");
+    let msg = answer["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("rate") && msg.contains("\"a\""), "{answer}");
+    assert_eq!(
+        write_lp(&s, Some("token-b-0123456789abcdef"), &body(200)).0,
+        204,
+        "own bucket"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(write_lp(&s, Some("token-a-0123456789abcdef"), &body(100)).0, 204, "refilled");
+    let n = sql(&s, Some("token-a-0123456789abcdef"), "SELECT count(*) AS n FROM r")[0]["n"].clone();
+    assert_eq!(n, 300, "the refused request wrote nothing");
+}
