@@ -2,6 +2,7 @@
 
 mod e2e {
     pub mod auth;
+    pub mod bombs;
     pub mod crash;
     pub mod diskfull;
     pub mod durability;

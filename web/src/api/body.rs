@@ -43,20 +43,85 @@ pub fn content_encoding(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Inflates a gzip body, refusing (413) output beyond `max_decoded` without allocating it.
+/// Inflates a gzip body, refusing (413) output beyond `max_decoded` without allocating it: a
+/// trailer that declares more is refused before inflating anything, and otherwise the buffer
+/// grows at most to the limit (never doubling past it), whatever the trailer claimed.
 pub fn gunzip(bytes: &[u8], max_decoded: usize) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(max_decoded));
-    let limit = u64::try_from(max_decoded)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| ApiError::bad_request(format!("body is not valid gzip: {e}")))?;
-    if out.len() > max_decoded {
-        return Err(ApiError::too_large(format!(
+    let refuse = || {
+        ApiError::too_large(format!(
             "decompressed body exceeds the limit of {max_decoded} bytes"
-        )));
+        ))
+    };
+    // ISIZE: the last member's size mod 2^32. A gzip of zeros says honestly how big it is.
+    let declared = (bytes.starts_with(&[0x1f, 0x8b]))
+        .then_some(bytes.len())
+        .and_then(|n| n.checked_sub(4))
+        .and_then(|at| bytes.get(at..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map(|t| u32::from_le_bytes(t) as usize);
+    if declared.is_some_and(|d| d > max_decoded) {
+        return Err(refuse());
+    }
+    let limit = max_decoded.saturating_add(1);
+    let mut out: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = dec
+            .read(&mut chunk)
+            .map_err(|e| ApiError::bad_request(format!("body is not valid gzip: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        if out.len() + n > max_decoded {
+            return Err(refuse());
+        }
+        if out.capacity() - out.len() < n {
+            let grow = out.capacity().min(limit - out.len()).max(n);
+            out.reserve_exact(grow);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    if out.len() > max_decoded {
+        return Err(refuse());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    #[test]
+    fn gunzip_keeps_to_the_limit_whatever_the_trailer_says() {
+        let body = gz(&vec![b'x'; 300_000]);
+        assert_eq!(gunzip(&body, 300_000).expect("fits").len(), 300_000);
+        assert_eq!(
+            gunzip(&body, 299_999).expect_err("over").status.as_u16(),
+            413
+        );
+        // A forged trailer claiming 10 bytes: still refused at the limit.
+        let mut forged = body.clone();
+        let n = forged.len();
+        forged[n - 4..].copy_from_slice(&10u32.to_le_bytes());
+        assert_eq!(
+            gunzip(&forged, 100_000).expect_err("over").status.as_u16(),
+            413
+        );
+        assert_eq!(
+            gunzip(b"not gzip at all", 1000)
+                .expect_err("bad")
+                .status
+                .as_u16(),
+            400
+        );
+        assert!(gunzip(&gz(b""), 10).expect("empty").is_empty());
+    }
 }
