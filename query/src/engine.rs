@@ -153,6 +153,7 @@ impl QueryEngine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::coop::CooperativeAmplifiers))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let catalog = ctx

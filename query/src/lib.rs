@@ -7,6 +7,7 @@
 //! prunes hours and files by the query's time bounds, and scans the rest. [`encode`] turns the
 //! result into JSON, CSV, Arrow IPC or Parquet bytes. DataFusion appears in this crate only.
 
+pub mod coop;
 pub mod encode;
 pub mod engine;
 pub mod error;

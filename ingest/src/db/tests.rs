@@ -417,3 +417,35 @@ fn the_shared_file_table_column_name_is_reserved() {
         out.rejected
     );
 }
+
+#[test]
+fn per_table_retention_overrides_the_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let mut c = cfg(dir.path());
+    c.retention.default_ns = Some(48 * HOUR_NS);
+    c.retention.per_table.insert("cpu".into(), 2 * HOUR_NS);
+    let db = open_with(c, &clock);
+    let old = T0 - 5 * HOUR_NS;
+    write(
+        &db,
+        vec![
+            pt("a", 1.0, old),
+            pt("a", 2.0, T0),
+            in_table("mem", pt("a", 3.0, old)),
+            in_table("mem", pt("a", 4.0, T0 - 50 * HOUR_NS)),
+        ],
+    );
+    db.snapshot().expect("snapshot");
+    db.enforce_retention().expect("retention");
+    assert_eq!(rows(&db, "cpu"), vec![pt("a", 2.0, T0)], "cpu keeps 2 h");
+    assert_eq!(
+        rows(&db, "mem"),
+        vec![in_table("mem", pt("a", 3.0, old))],
+        "mem keeps the default 48 h"
+    );
+    drop(db);
+    let db = open(dir.path(), &clock);
+    assert_eq!(rows(&db, "cpu"), vec![pt("a", 2.0, T0)]);
+    assert_eq!(rows(&db, "mem").len(), 1);
+}

@@ -307,3 +307,39 @@ async fn tables_sharing_a_file_each_see_only_their_rows() {
     let out = text(&e, "SELECT count(*) AS n FROM mem WHERE region = 'us'").await;
     assert!(out.contains("| 1 |"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_beyond_the_concurrency_cap_are_refused_as_busy_not_queued_forever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db(dir.path());
+    let e = Arc::new(
+        QueryEngine::new(
+            Arc::clone(&db),
+            QueryConfig {
+                timeout: Duration::from_secs(5),
+                memory_limit: 64 * 1024 * 1024,
+                threads: 2,
+                max_concurrent: 1,
+            },
+        )
+        .expect("engine"),
+    );
+    // Holds the only slot until its timeout: far more rows than it can count in 5 s.
+    let hog = Arc::clone(&e);
+    let running = tokio::spawn(async move {
+        hog.sql("SELECT count(*) FROM generate_series(1, 1000000) a, generate_series(1, 1000000) b")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = e.sql("SELECT 1").await.expect_err("the slot is taken");
+    assert_eq!(err.kind(), QueryErrorKind::Busy, "{err}");
+    let hog = running
+        .await
+        .expect("join")
+        .expect_err("ends at its timeout");
+    assert_eq!(hog.kind(), QueryErrorKind::TooExpensive, "{hog}");
+    assert_eq!(
+        e.sql("SELECT 1").await.expect("slot free again").num_rows(),
+        1
+    );
+}

@@ -306,7 +306,10 @@ fn ingest_rate_limit_answers_429_per_token() {
             })
             .collect()
     };
-    assert_eq!(write_lp(&s, Some("token-a-0123456789abcdef"), &body(0)).0, 204);
+    assert_eq!(
+        write_lp(&s, Some("token-a-0123456789abcdef"), &body(0)).0,
+        204
+    );
     let r = client()
         .post(s.url("/api/v2/write?bucket=b&precision=ns"))
         .bearer_auth("token-a-0123456789abcdef")
@@ -324,7 +327,62 @@ fn ingest_rate_limit_answers_429_per_token() {
         "own bucket"
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(write_lp(&s, Some("token-a-0123456789abcdef"), &body(100)).0, 204, "refilled");
-    let n = sql(&s, Some("token-a-0123456789abcdef"), "SELECT count(*) AS n FROM r")[0]["n"].clone();
+    assert_eq!(
+        write_lp(&s, Some("token-a-0123456789abcdef"), &body(100)).0,
+        204,
+        "refilled"
+    );
+    let n = sql(
+        &s,
+        Some("token-a-0123456789abcdef"),
+        "SELECT count(*) AS n FROM r",
+    )[0]["n"]
+        .clone();
     assert_eq!(n, 300, "the refused request wrote nothing");
+}
+
+/// H4: past the per-table series limit, new series are refused with a 4xx naming the limit;
+/// existing series (and other tables) keep being accepted.
+#[test]
+fn series_cardinality_limit_refuses_only_new_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("crest.toml");
+    std::fs::write(&cfg, "[limits]\nmax_series_per_table = 3\n").expect("config");
+    let s = start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf-8")],
+        &[],
+    );
+    let lines = |hosts: &[&str], t: i64| -> String {
+        hosts
+            .iter()
+            .map(|h| format!("card,host={h} v=1i {t}\n"))
+            .collect()
+    };
+    assert_eq!(write_lp(&s, None, &lines(&["a", "b", "c"], 1)).0, 204);
+    let (status, body) = write_lp(&s, None, &lines(&["a", "d", "b"], 2));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("limit of 3 active series"), "{body}");
+    assert!(
+        body.contains("\"line\":2"),
+        "the new series' line is named: {body}"
+    );
+    assert_eq!(
+        write_lp(&s, None, &lines(&["c"], 3)).0,
+        204,
+        "existing series still accepted"
+    );
+    assert_eq!(
+        write_lp(&s, None, "other,host=d v=1i 4\n").0,
+        204,
+        "other tables unaffected"
+    );
+    let rows = sql(
+        &s,
+        None,
+        "SELECT host, count(*) AS n FROM card GROUP BY host ORDER BY host",
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0]["n"], 2);
+    assert_eq!(rows[2]["n"], 2);
 }
