@@ -53,11 +53,17 @@ impl Partition {
         self.series.contains_key(key)
     }
 
-    /// Inserts a row; returns true when the series is new to this partition.
-    fn insert(&mut self, key: SeriesKey, time: i64, fields: Row) -> bool {
+    /// Inserts a row; returns the series key when the series is new to this partition (the
+    /// common case of a known series costs one hash lookup and no allocation).
+    fn insert(&mut self, key: SeriesKey, time: i64, fields: Row) -> Option<SeriesKey> {
         let added: usize = fields.iter().map(|(_, v)| value_bytes(v) + 16).sum();
-        let new_series = !self.series.contains_key(&key);
-        let rows = self.series.entry(key).or_default();
+        let (rows, new_series) = match self.series.get_mut(&key) {
+            Some(rows) => (rows, None),
+            None => {
+                let copy = key.clone();
+                (self.series.entry(key).or_default(), Some(copy))
+            }
+        };
         match rows.get_mut(&time) {
             Some(existing) => {
                 for (name, v) in fields {
@@ -77,7 +83,7 @@ impl Partition {
             }
         }
         self.dirty = true;
-        *self.cache.lock() = None;
+        *self.cache.get_mut() = None;
         new_series
     }
 
@@ -250,7 +256,7 @@ impl TableBuffer {
             .collect();
         let part = self.partitions.entry(hour_of(p.time_ns)).or_default();
         let before = part.bytes;
-        if part.insert(key.clone(), p.time_ns, fields) {
+        if let Some(key) = part.insert(key, p.time_ns, fields) {
             *self.active.entry(key).or_default() += 1;
         }
         part.bytes - before

@@ -764,7 +764,7 @@ impl Shared {
             }
             let st = &mut *st;
             let hour = hour_of(p.time_ns);
-            let tb = st.tables.entry(p.table.clone()).or_default();
+            let tb = entry_of(&mut st.tables, &p.table);
             if !tb.partitions.contains_key(&hour) {
                 // A late write to a persisted hour: load the hour now, so that a failure fails
                 // this request (nothing written) instead of leaving a hole after a snapshot.
@@ -772,9 +772,9 @@ impl Shared {
                 st.buffer_bytes += loaded;
             }
             let checked = (|| {
-                let schema = st.schemas.entry(p.table.clone()).or_default();
+                let schema = entry_of(&mut st.schemas, &p.table);
                 let added = check_schema(&p, schema, lim)?;
-                let tb = st.tables.entry(p.table.clone()).or_default();
+                let tb = entry_of(&mut st.tables, &p.table);
                 // Every span is its own series (span_id is a tag); memory bounds spans instead.
                 let spans = p.table == crate::decode::otlp::SPANS_TABLE;
                 if !spans
@@ -812,10 +812,13 @@ impl Shared {
         let st = &mut *st;
         let mut added = 0usize;
         for mut p in points {
-            let schema = st.schemas.entry(p.table.clone()).or_default();
+            let schema = entry_of(&mut st.schemas, &p.table);
             let mut changed = false;
             for (t, _) in &p.tags {
-                changed |= schema.tags.insert(t.clone());
+                if !schema.tags.contains(t) {
+                    schema.tags.insert(t.clone());
+                    changed = true;
+                }
             }
             p.fields.retain(|(f, v)| match schema.fields.get(f) {
                 Some(ty) => *ty == v.field_type(),
@@ -832,7 +835,7 @@ impl Shared {
                 continue;
             }
             let hour = hour_of(p.time_ns);
-            let tb = st.tables.entry(p.table.clone()).or_default();
+            let tb = entry_of(&mut st.tables, &p.table);
             if !tb.partitions.contains_key(&hour) {
                 match self.load_persisted_hour(tb, &p.table, hour) {
                     Ok(n) => added += n,
@@ -974,6 +977,15 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
         name: format!("{what} {name}"),
         reason,
     })
+}
+
+/// `map[name]`, inserted empty if absent, without allocating the name when it is present (once
+/// per point on the write path).
+fn entry_of<'a, V: Default>(map: &'a mut BTreeMap<String, V>, name: &str) -> &'a mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), V::default());
+    }
+    map.get_mut(name).expect("inserted above")
 }
 
 fn check_reserved(column: &str) -> Result<()> {
