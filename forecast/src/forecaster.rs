@@ -7,7 +7,7 @@
 //! `train_len` points and predicts the horizon.
 
 use crate::error::{Error, Result};
-use crate::interval::{Calibration, Forecast};
+use crate::interval::{Calibration, Forecast, ResidualPath};
 use crate::metrics;
 use crate::model::{FitInput, Model, ModelChoice, candidates};
 use crate::series::{Series, TimeWindow};
@@ -24,6 +24,9 @@ pub struct ForecasterConfig {
     pub train_len: usize,
     /// Inner backtest windows used for model choice and interval calibration.
     pub inner_windows: usize,
+    /// Neighbouring phases (hours) on each side pooled with a phase's residuals when
+    /// calibrating intervals.
+    pub calibration_spread: usize,
 }
 
 impl ForecasterConfig {
@@ -35,6 +38,7 @@ impl ForecasterConfig {
             horizon: 168,
             train_len: 1344,
             inner_windows: 8,
+            calibration_spread: 1,
         }
     }
 
@@ -171,7 +175,7 @@ impl Forecaster {
             })
         };
         let mut scores = Vec::with_capacity(models.len());
-        let mut residuals: Vec<Vec<Vec<f64>>> = Vec::with_capacity(models.len());
+        let mut residuals: Vec<Vec<ResidualPath>> = Vec::with_capacity(models.len());
         for m in &models {
             let mut paths = Vec::with_capacity(inner.len());
             let mut mases = Vec::with_capacity(inner.len());
@@ -202,7 +206,10 @@ impl Forecaster {
                 {
                     mases.push(metrics::mase(&actual, &pred, scale));
                 }
-                paths.push(actual.iter().zip(&pred).map(|(a, p)| a - p).collect());
+                paths.push(ResidualPath {
+                    grid_start: history.time_at(w.origin).div_euclid(history.step.max(1)),
+                    residuals: actual.iter().zip(&pred).map(|(a, p)| a - p).collect(),
+                });
             }
             let mean_mase = match failed {
                 Some(e) => {
@@ -245,8 +252,11 @@ impl Forecaster {
         let model = &models[best];
         let train = n.saturating_sub(cfg.train_len)..n;
         let point = fit_on(model.as_ref(), train)?.predict(cfg.horizon)?;
-        let calibration =
-            Calibration::new(std::mem::take(&mut residuals[best]), cfg.shortest_season())?;
+        let calibration = Calibration::new(
+            &residuals[best],
+            cfg.shortest_season(),
+            cfg.calibration_spread,
+        )?;
         Ok(Outcome {
             forecast: Forecast {
                 model: model.name(),

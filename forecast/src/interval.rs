@@ -1,80 +1,110 @@
 //! Prediction intervals and peak quantiles from backtest residuals.
 //!
 //! Before a cut-off, the chosen model is backtested on a few inner windows; the residual paths
-//! (actual − forecast, one per inner window) calibrate everything probabilistic:
-//! pointwise intervals are split-conformal quantiles of the signed residuals pooled per horizon
-//! bucket (a day), and sample paths add whole residual days, drawn at random, to the point
-//! forecast. The peak of a window is then a quantile of the maximum over those paths, which is
-//! not the maximum of pointwise upper bounds.
+//! (actual − forecast, one per inner window) calibrate everything probabilistic. Errors depend on
+//! the hour of day far more than on the horizon (a rush-hour peak is missed by more than a night
+//! trough), so residuals are pooled by their phase in the shortest season (with a neighbouring
+//! phase on each side) and pointwise intervals are split-conformal quantiles of each pool.
+//! Sample paths add whole residual days, drawn at random from the inner windows, to the point
+//! forecast; the peak of a window is a quantile of the maximum over those paths, which is not
+//! the maximum of pointwise upper bounds.
 
 use crate::error::{Error, Result};
 use std::ops::Range;
 
-/// Residual paths of inner backtest windows, grouped by horizon bucket.
+/// The residuals of one inner backtest window.
+#[derive(Debug, Clone)]
+pub struct ResidualPath {
+    /// Grid index (`time / step`) of the first residual, which fixes every residual's phase.
+    pub grid_start: i64,
+    /// `actual − forecast` per step; NaN where the actual was masked.
+    pub residuals: Vec<f64>,
+}
+
+/// Residuals of inner backtest windows, pooled by phase of the period.
 #[derive(Debug, Clone)]
 pub struct Calibration {
-    paths: Vec<Vec<f64>>,
-    bucket: usize,
-    /// Sorted residuals per bucket (finite ones only).
+    period: usize,
+    /// Residual days: `period` values indexed by phase, NaN where not observed.
+    days: Vec<Vec<f64>>,
+    /// Sorted finite residuals per phase, each pooled with `spread` neighbouring phases on
+    /// each side.
     sorted: Vec<Vec<f64>>,
+    windows: usize,
 }
 
 impl Calibration {
-    /// Calibration from residual paths (`actual − forecast` for steps `1..=H` of each inner
-    /// window; NaN where the actual was masked), pooled in buckets of `bucket` steps.
-    pub fn new(paths: Vec<Vec<f64>>, bucket: usize) -> Result<Self> {
-        let horizon = paths.first().map_or(0, Vec::len);
-        if horizon == 0 || paths.iter().any(|p| p.len() != horizon) {
-            return Err(Error::InvalidParameter {
-                name: "calibration",
-                reason: format!(
-                    "need at least one residual path, all of one non-zero length; got {} paths",
-                    paths.len()
-                ),
-            });
+    /// Calibration from residual paths, pooled per phase of `period` with `spread` neighbouring
+    /// phases on each side (a period of 1 pools everything).
+    pub fn new(paths: &[ResidualPath], period: usize, spread: usize) -> Result<Self> {
+        let period = period.max(1);
+        let invalid = |reason: String| Error::InvalidParameter {
+            name: "calibration",
+            reason,
+        };
+        if paths.is_empty() || paths.iter().all(|p| p.residuals.is_empty()) {
+            return Err(invalid("need at least one non-empty residual path".into()));
         }
-        let bucket = bucket.clamp(1, horizon);
-        let n_buckets = horizon.div_ceil(bucket);
-        let mut sorted = vec![Vec::new(); n_buckets];
-        for p in &paths {
-            for (h, r) in p.iter().enumerate() {
+        let p = period as i64;
+        let mut days = Vec::new();
+        let mut by_phase = vec![Vec::new(); period];
+        for path in paths {
+            let mut current: Option<(i64, Vec<f64>)> = None;
+            for (h, r) in path.residuals.iter().enumerate() {
+                let g = path.grid_start + h as i64;
+                let (day, phase) = (g.div_euclid(p), g.rem_euclid(p) as usize);
+                if current.as_ref().is_none_or(|(d, _)| *d != day) {
+                    if let Some((_, v)) = current.take() {
+                        days.push(v);
+                    }
+                    current = Some((day, vec![f64::NAN; period]));
+                }
+                if let Some((_, v)) = current.as_mut() {
+                    v[phase] = *r;
+                }
                 if r.is_finite() {
-                    sorted[h / bucket].push(*r);
+                    by_phase[phase].push(*r);
                 }
             }
-        }
-        for (b, s) in sorted.iter_mut().enumerate() {
-            if s.is_empty() {
-                return Err(Error::InvalidParameter {
-                    name: "calibration",
-                    reason: format!("no finite residual in horizon bucket {b}"),
-                });
+            if let Some((_, v)) = current {
+                days.push(v);
             }
-            s.sort_by(f64::total_cmp);
+        }
+        let spread = spread.min(period.saturating_sub(1) / 2);
+        let mut sorted = Vec::with_capacity(period);
+        for ph in 0..period {
+            let mut pool = Vec::new();
+            for d in 0..=2 * spread {
+                pool.extend_from_slice(&by_phase[(ph + period + d - spread) % period]);
+            }
+            if pool.is_empty() {
+                return Err(invalid(format!("no finite residual at phase {ph}")));
+            }
+            pool.sort_by(f64::total_cmp);
+            sorted.push(pool);
         }
         Ok(Self {
-            paths,
-            bucket,
+            period,
+            days,
             sorted,
+            windows: paths.len(),
         })
-    }
-
-    /// Steps covered.
-    pub fn horizon(&self) -> usize {
-        self.paths.first().map_or(0, Vec::len)
     }
 
     /// Number of residual paths (inner windows).
     pub fn windows(&self) -> usize {
-        self.paths.len()
+        self.windows
     }
 
-    /// Split-conformal bounds of the signed residual at step `h` for central level `level`:
-    /// the `ceil((n+1)(1−a/2))`-th smallest and `floor((n+1)(a/2))`-th smallest residual of
-    /// the bucket, `a = 1 − level`, clamped to the observed range.
-    pub fn residual_bounds(&self, h: usize, level: f64) -> (f64, f64) {
-        let b = (h / self.bucket).min(self.sorted.len() - 1);
-        let s = &self.sorted[b];
+    fn phase(&self, grid: i64) -> usize {
+        grid.rem_euclid(self.period as i64) as usize
+    }
+
+    /// Split-conformal bounds of the signed residual at grid index `grid` for central level
+    /// `level`: with `n` pooled residuals and `a = 1 − level`, the `ceil((n+1)(1−a/2))`-th and
+    /// `floor((n+1)(a/2))`-th smallest, clamped to the observed range.
+    pub fn residual_bounds(&self, grid: i64, level: f64) -> (f64, f64) {
+        let s = &self.sorted[self.phase(grid)];
         let n = s.len();
         let a = (1.0 - level).clamp(0.0, 1.0);
         let hi = ((n as f64 + 1.0) * (1.0 - a / 2.0)).ceil() as usize;
@@ -112,15 +142,19 @@ pub struct Forecast {
 }
 
 impl Forecast {
-    /// Pointwise interval at central `level`. Steps beyond the calibration horizon use its last
-    /// bucket.
+    /// Grid index (`time / step`) of forecast step `h`.
+    fn grid(&self, h: usize) -> i64 {
+        self.start.div_euclid(self.step.max(1)) + h as i64
+    }
+
+    /// Pointwise interval at central `level`.
     pub fn interval(&self, level: f64) -> Interval {
         let (lower, upper) = self
             .point
             .iter()
             .enumerate()
             .map(|(h, p)| {
-                let (l, u) = self.calibration.residual_bounds(h, level);
+                let (l, u) = self.calibration.residual_bounds(self.grid(h), level);
                 (p + l, p + u)
             })
             .unzip();
@@ -132,29 +166,31 @@ impl Forecast {
     }
 
     /// `n` simulated paths over `range` (steps of the forecast): the point forecast plus, for
-    /// each bucket (day), the residuals of that bucket from one inner window drawn at random,
-    /// so a path keeps the shape of a real day's error. Deterministic for a given `seed`.
+    /// each period (day) it touches, the residuals of one inner-window day drawn at random, so a
+    /// path keeps the shape of a real day's error. Deterministic for a given `seed`.
     pub fn sample_paths(&self, range: Range<usize>, n: usize, seed: u64) -> Vec<Vec<f64>> {
         let cal = &self.calibration;
-        let horizon = cal.horizon();
+        let p = cal.period as i64;
         let mut rng = SplitMix64(seed);
         let range = range.start.min(self.point.len())..range.end.min(self.point.len());
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let mut path = Vec::with_capacity(range.len());
-            let mut pick = usize::MAX;
-            let mut bucket_of_pick = usize::MAX;
+            let mut day_of_pick = None;
+            let mut pick = 0;
             for h in range.clone() {
-                let hc = h.min(horizon - 1);
-                let b = hc / cal.bucket;
-                if b != bucket_of_pick || pick == usize::MAX {
-                    // Draw a path whose residual here is finite (masked actuals are NaN).
-                    pick = rng.below(cal.paths.len());
-                    bucket_of_pick = b;
+                let g = self.grid(h);
+                let day = g.div_euclid(p);
+                if day_of_pick != Some(day) {
+                    pick = rng.below(cal.days.len());
+                    day_of_pick = Some(day);
                 }
-                let mut r = cal.paths[pick][hc];
+                let phase = cal.phase(g);
+                let mut r = cal.days[pick][phase];
                 if !r.is_finite() {
-                    let s = &cal.sorted[b.min(cal.sorted.len() - 1)];
+                    // Not observed on that day (masked, or a partial day): any residual of
+                    // this phase.
+                    let s = &cal.sorted[phase];
                     r = s[rng.below(s.len())];
                 }
                 path.push(self.point[h] + r);
@@ -226,56 +262,82 @@ impl SplitMix64 {
 mod tests {
     use super::*;
 
-    fn fc(point: Vec<f64>, paths: Vec<Vec<f64>>, bucket: usize) -> Forecast {
+    fn path(grid_start: i64, residuals: Vec<f64>) -> ResidualPath {
+        ResidualPath {
+            grid_start,
+            residuals,
+        }
+    }
+
+    fn fc(point: Vec<f64>, cal: Calibration) -> Forecast {
         Forecast {
             model: "test".into(),
             start: 0,
             step: 1,
             point,
-            calibration: Calibration::new(paths, bucket).unwrap(),
+            calibration: cal,
         }
     }
 
     #[test]
     fn conformal_bounds_by_hand() {
-        // One bucket with residuals -2..=7 (10 values), level 0.8, a = 0.2:
+        // Period 1: one pool with residuals -2..=7 (10 values). Level 0.8, a = 0.2:
         // hi = ceil(11 * 0.9) = 10 -> 10th smallest = 7; lo = floor(11 * 0.1) = 1 -> -2.
-        let paths = vec![(0..10).map(|r| f64::from(r) - 2.0).collect::<Vec<_>>()];
-        let cal = Calibration::new(paths, 10).unwrap();
+        let paths = [path(0, (0..10).map(|r| f64::from(r) - 2.0).collect())];
+        let cal = Calibration::new(&paths, 1, 0).unwrap();
         assert_eq!(cal.residual_bounds(3, 0.8), (-2.0, 7.0));
         // level 0.5, a = 0.5: hi = ceil(11*0.75) = 9 -> 6; lo = floor(11*0.25) = 2 -> -1
         assert_eq!(cal.residual_bounds(0, 0.5), (-1.0, 6.0));
     }
 
     #[test]
-    fn intervals_use_their_bucket() {
-        let f = fc(
-            vec![10.0, 10.0, 10.0, 10.0],
-            vec![vec![-1.0, 1.0, -5.0, 5.0], vec![0.0, 0.0, 0.0, 0.0]],
+    fn intervals_follow_the_phase_not_the_horizon() {
+        // Period 2: even phases err by +-1, odd phases by +-5. Paths start on different phases.
+        let cal = Calibration::new(
+            &[
+                path(0, vec![-1.0, 5.0, 1.0, -5.0]),
+                path(1, vec![5.0, 1.0, -5.0, -1.0]),
+            ],
             2,
-        );
-        let i = f.interval(0.9);
-        assert_eq!(i.lower, vec![9.0, 9.0, 5.0, 5.0]);
-        assert_eq!(i.upper, vec![11.0, 11.0, 15.0, 15.0]);
+            0,
+        )
+        .unwrap();
+        let i = fc(vec![10.0; 4], cal).interval(0.5);
+        assert_eq!(i.lower, vec![9.0, 5.0, 9.0, 5.0]);
+        assert_eq!(i.upper, vec![11.0, 15.0, 11.0, 15.0]);
+    }
+
+    #[test]
+    fn neighbouring_phases_are_pooled() {
+        // Period 4, spread 1: phase 0 pools phases 3, 0, 1.
+        let cal = Calibration::new(&[path(0, vec![1.0, 2.0, 100.0, 3.0])], 4, 1).unwrap();
+        assert_eq!(cal.residual_bounds(0, 0.0001), (1.0, 3.0));
+        assert_eq!(cal.residual_bounds(2, 0.0001), (2.0, 100.0));
     }
 
     #[test]
     fn peak_quantile_is_not_max_of_pointwise_bounds() {
-        // Two days of two steps; residual days are either (0, 0) or (+10 at one step).
-        // Pointwise 99% upper bound is +10 at each step, so the max of bounds is 20 for a
-        // flat point forecast of 10. The peak of a path is 10 or 20.
-        let paths = vec![
-            vec![0.0, 0.0, 0.0, 0.0],
-            vec![10.0, 0.0, 10.0, 0.0],
-            vec![0.0, 0.0, 0.0, 0.0],
-            vec![0.0, 0.0, 0.0, 0.0],
+        // Days of two steps; a residual day is either (0, 0) or (+10, 0). The pointwise 99%
+        // upper bound is +10 at phase 0, so over two days the max of bounds is 20 for a flat
+        // point forecast of 10; the peak of a path is 10 or 20 and P(20) = 1 - (3/4)^2 = 7/16.
+        let paths = [
+            path(0, vec![0.0, 0.0, 0.0, 0.0]),
+            path(0, vec![10.0, 0.0, 0.0, 0.0]),
         ];
-        let f = fc(vec![10.0; 4], paths, 2);
+        let f = fc(vec![10.0; 4], Calibration::new(&paths, 2, 0).unwrap());
         let q = peak_quantiles(&f, 0..4, &[0.1, 0.5, 0.99]).unwrap();
         assert_eq!(q[0], 10.0);
-        // P(peak = 20) = 1 - (3/4)^2 = 7/16 < 0.5, so the median peak is 10.
+        // The median peak is 10, though the max of pointwise 99% bounds is 20.
         assert_eq!(q[1], 10.0);
         assert_eq!(q[2], 20.0);
+        assert_eq!(
+            f.interval(0.99)
+                .upper
+                .iter()
+                .copied()
+                .fold(f64::MIN, f64::max),
+            20.0
+        );
         assert!(peak_quantiles(&f, 0..5, &[0.5]).is_err());
         assert!(peak_quantiles(&f, 0..4, &[1.5]).is_err());
     }

@@ -56,6 +56,10 @@ pub struct BacktestArgs {
     /// Inner backtest windows before each cut-off, for model choice and interval calibration.
     #[arg(long, default_value_t = 8)]
     pub inner_windows: usize,
+    /// Neighbouring phases (hours of the shortest season) on each side whose residuals are
+    /// pooled with a phase's own when calibrating intervals.
+    #[arg(long, default_value_t = 1)]
+    pub calibration_spread: usize,
     /// Name in the `series` column; defaults to the file name without extension.
     #[arg(long)]
     pub series: Option<String>,
@@ -134,6 +138,7 @@ pub fn compute(args: &BacktestArgs) -> anyhow::Result<Vec<BacktestRow>> {
             horizon: args.horizon,
             train_len: args.train_len,
             inner_windows: args.inner_windows,
+            calibration_spread: args.calibration_spread,
         },
         windows: args.windows,
         day_len: day_len(series.step, &args.seasons),
