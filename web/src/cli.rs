@@ -1,4 +1,4 @@
-//! The `crest` command line: `crest serve`, `crest loadgen` and `crest backtest`.
+//! The `crest` command line: `crest serve`, `crest loadgen`, `crest backtest` and `crest simulate`.
 
 use crate::auth::Auth;
 use crate::config::ConfigFile;
@@ -35,6 +35,9 @@ pub enum Command {
     /// Backtest forecast models on a CSV series by rolling origin and print accuracy, interval
     /// coverage and peak errors (the forecast accuracy benchmark).
     Backtest(crate::backtest_cmd::BacktestArgs),
+    /// Play the reference festival campaign (SCENARIO.md) into a running Crest over remote
+    /// write and OTLP: backfill history fast, then run live; writes the milestone calendar.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// `crest serve` flags.

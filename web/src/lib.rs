@@ -17,3 +17,4 @@ pub mod loadgen;
 pub mod metrics;
 pub mod ratelimit;
 pub mod server;
+pub mod simulate;
