@@ -334,7 +334,7 @@ fn produce(
         drop(series);
         if cfg.traces_per_minute > 0 {
             let mut spans = Vec::new();
-            while next_minute + 60 <= target + step {
+            while next_minute + 60 <= target + 1 {
                 spans.extend(traces::minute_traces(
                     scraper.scenario(),
                     next_minute,
@@ -383,8 +383,10 @@ fn progress_line(cfg: &Settings, stats: &Stats, started: Instant) -> String {
     let phase = if reached < cfg.backfill_end - cfg.step && cfg.backfill_end > cfg.start {
         let done = (reached - cfg.start).max(0) as f64 / (cfg.backfill_end - cfg.start) as f64;
         format!("backfill {:.1}%", done * 100.0)
+    } else if reached < cfg.backfill_end {
+        "backfill done".to_string()
     } else {
-        "live".to_string()
+        format!("live at {}x", cfg.speed)
     };
     format!(
         "simulate: {} ({phase}) | {} samples ({}/s) | {} spans | {} requests | {} retries",

@@ -10,4 +10,5 @@ mod e2e {
     pub mod http;
     pub mod interop;
     pub mod otlp;
+    pub mod simulate;
 }
