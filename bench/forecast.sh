@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Forecast accuracy benchmark: `crest backtest` on the four hourly series in ../shared/data by the
 # protocol in ../shared/data/README.md (8 rolling windows of 168 h, refit on the last 1,344 h).
-# usage: bench/forecast.sh [models] [data-dir]   e.g. bench/forecast.sh auto,snaive,snaive24,mstl,regression
+# usage: bench/forecast.sh [models] [data-dir]   e.g. bench/forecast.sh auto,snaive,snaive24,mstl,regression,ensemble
 # CREST=path/to/crest skips the release build and uses that binary.
 # Prints CSV rows (the columns of `crest backtest`) on stdout; progress on stderr.
 # Nothing here asserts accuracy or timings; compare with ../shared/data/forecast-peers.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODELS=${1:-auto,snaive,snaive24,mstl,regression}
+MODELS=${1:-auto,snaive,snaive24,mstl,regression,ensemble}
 DATA=${2:-../shared/data}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
 [ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null

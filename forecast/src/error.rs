@@ -67,7 +67,9 @@ pub enum Error {
         time: i64,
     },
     /// An unknown model name.
-    #[error("unknown model {0:?} (expected auto, snaive, snaive<period>, mstl or regression)")]
+    #[error(
+        "unknown model {0:?} (expected auto, snaive, snaive<period>, mstl, regression or ensemble)"
+    )]
     UnknownModel(String),
     /// A model failed to fit or predict.
     #[error("model {model} failed: {reason}")]

@@ -4,10 +4,12 @@
 //! [`Fitted`] model that predicts any number of steps after the slice. Intervals are not the
 //! models' business: they come from backtest residuals ([`crate::interval`]).
 
+mod ensemble;
 mod mstl;
 mod regression;
 mod snaive;
 
+pub use ensemble::Ensemble;
 pub use mstl::Mstl;
 pub use regression::{Regression, RegressionParams};
 pub use snaive::SeasonalNaive;
@@ -56,7 +58,8 @@ pub enum ModelChoice {
 }
 
 impl ModelChoice {
-    /// Parses `auto`, `snaive` (longest season), `snaive<period>`, `mstl` or `regression`.
+    /// Parses `auto`, `snaive` (longest season), `snaive<period>`, `mstl`, `regression` or
+    /// `ensemble`.
     pub fn parse(name: &str, seasons: &[usize]) -> Result<Self> {
         let longest = seasons.iter().copied().max().unwrap_or(1);
         let m: Arc<dyn Model> = match name {
@@ -64,6 +67,7 @@ impl ModelChoice {
             "snaive" => Arc::new(SeasonalNaive::new(longest)),
             "mstl" => Arc::new(Mstl::new(seasons.to_vec())),
             "regression" => Arc::new(Regression::new(RegressionParams::new(seasons.to_vec()))),
+            "ensemble" => Arc::new(ensemble(seasons)),
             other => match other.strip_prefix("snaive").map(str::parse::<usize>) {
                 Some(Ok(p)) if p > 0 => Arc::new(SeasonalNaive::new(p)),
                 _ => return Err(Error::UnknownModel(other.to_string())),
@@ -81,8 +85,22 @@ impl ModelChoice {
     }
 }
 
+/// The mean of the longest-season naive forecast and MSTL.
+pub fn ensemble(seasons: &[usize]) -> Ensemble {
+    let longest = seasons.iter().copied().max().unwrap_or(1);
+    Ensemble::new(
+        "ensemble",
+        vec![
+            Arc::new(SeasonalNaive::new(longest)),
+            Arc::new(Mstl::new(seasons.to_vec())),
+        ],
+    )
+}
+
 /// The models `auto` chooses from for the given seasons: seasonal naive for every season, MSTL
-/// with an ETS trend, and the regression.
+/// with an ETS trend, and the regression. The [`ensemble`] is left out: on the benchmark its
+/// inner-window wins did not carry over to the test windows (gm relative MASE 0.97 with it,
+/// 0.94 without).
 pub fn candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
     let mut out: Vec<Arc<dyn Model>> = Vec::new();
     for &p in seasons {

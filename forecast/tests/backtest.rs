@@ -99,7 +99,7 @@ fn every_model_runs_the_protocol_on_bikeshare() {
     let s = bike_slice();
     let mut cfg = small_config();
     cfg.windows = 1;
-    for name in ["snaive24", "mstl", "regression"] {
+    for name in ["snaive24", "mstl", "regression", "ensemble"] {
         let choice = ModelChoice::parse(name, &[24, 168]).unwrap();
         let r = backtest(&s, "b", &cfg, &choice, &[], &mut |_, _| {}).unwrap();
         assert_eq!(r.row.model, name);
