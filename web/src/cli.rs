@@ -35,6 +35,8 @@ pub enum Command {
     /// Backtest forecast models on a CSV series by rolling origin and print accuracy, interval
     /// coverage and peak errors (the forecast accuracy benchmark).
     Backtest(crate::backtest_cmd::BacktestArgs),
+    /// Alerting tools: `crest alerts test RULE --from T1 --to T2` replays a rule over stored data.
+    Alerts(crate::alert::replay::AlertsArgs),
     /// Play the reference festival campaign (SCENARIO.md) into a running Crest over remote
     /// write and OTLP: backfill history fast, then run live; writes the milestone calendar.
     Simulate(crate::simulate::SimulateArgs),
@@ -61,6 +63,9 @@ pub struct ServeArgs {
     /// Override the config's snapshot interval, e.g. 10s.
     #[arg(long)]
     pub snapshot_interval: Option<crate::config::HumanDuration>,
+    /// Alerting flags.
+    #[command(flatten)]
+    pub alerting: crate::alert::AlertFlags,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then persists the buffer and exits.
@@ -128,6 +133,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|(s, _)| format!("{} {}", s.method, s.path))
         .collect();
+    let alerting = Arc::new(
+        crate::alert::Alerting::new(args.alerting.resolve(&file.alerting, &args.data_dir))
+            .map_err(anyhow::Error::msg)?,
+    );
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         db: Arc::clone(&db),
@@ -144,6 +153,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             file.limits.burst_points,
         )
         .map(Arc::new),
+        alerting: Arc::clone(&alerting),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -156,6 +166,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         interval,
         Arc::clone(&stop),
     ));
+    alerting.set_default_external_url(&format!("http://{addr}"));
+    let alert_tasks = alerting.spawn(Arc::clone(&state.engine), Arc::clone(&stop));
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, data_dir = %args.data_dir.display(), replayed = rec.replayed_records, "Crest is serving.");
     println!("crest listening on http://{addr}");
@@ -170,6 +182,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     stop.store(true, Ordering::Relaxed);
     bg.abort();
+    alert_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     let d = Arc::clone(&db);
     let report = tokio::task::spawn_blocking(move || d.shutdown()).await??;
     tracing::info!(

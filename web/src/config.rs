@@ -25,6 +25,25 @@ pub struct ConfigFile {
     /// Query limits.
     #[serde(default)]
     pub query: QueryLimitsConfig,
+    /// Alerting.
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+}
+
+/// Alerting settings; the `crest serve` flags add to these.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// Rule file globs.
+    pub rules: Vec<String>,
+    /// Receivers and routes in Alertmanager's YAML shape.
+    pub alertmanager_config: Option<std::path::PathBuf>,
+    /// CIDRs webhooks may target although private, loopback or link-local.
+    pub webhook_allow: Vec<String>,
+    /// Interval of rule groups that set none (default 30s).
+    pub eval_interval: Option<HumanDuration>,
+    /// URL Crest is reached at (for links in notifications).
+    pub external_url: Option<String>,
 }
 
 /// One token.

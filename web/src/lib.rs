@@ -7,6 +7,7 @@
 //! background loop snapshots the buffer to Parquet and enforces retention. Statuses are decided
 //! in one place, [`error::ApiError`].
 
+pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod backtest_cmd;

@@ -19,6 +19,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => rt.block_on(crest_web::cli::serve(args)),
         Command::Loadgen(args) => rt.block_on(crest_web::loadgen::run(args)),
         Command::Backtest(args) => crest_web::backtest_cmd::run(&args),
+        Command::Alerts(args) => crest_web::alert::replay::run(&args),
         Command::Simulate(args) => rt.block_on(crest_web::simulate::run(args)),
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use ingest::Db;
 use query::QueryEngine;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Ingest rate limit per token, if configured.
     pub rate: Option<Arc<RateLimiter>>,
+    /// Alert rules, state, silences and notifications.
+    pub alerting: Arc<crate::alert::Alerting>,
 }
 
 impl AppState {
@@ -187,6 +189,42 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/admin/compact",
             Some(Admin),
             post(api::admin::compact),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/rules",
+            Some(Read),
+            get(crate::alert::api::rules),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/alerts",
+            Some(Read),
+            get(crate::alert::api::alerts),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/alerts/notifications",
+            Some(Read),
+            get(crate::alert::api::notifications),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/silences",
+            Some(Read),
+            get(crate::alert::api::list_silences),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/silences",
+            Some(Write),
+            post(crate::alert::api::create_silence),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/silences/{id}",
+            Some(Write),
+            delete(crate::alert::api::expire_silence),
         ),
     ]
 }

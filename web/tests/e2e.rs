@@ -1,6 +1,7 @@
 //! End-to-end tests against the real `crest` binary on 127.0.0.1:0 with a temporary data dir.
 
 mod e2e {
+    pub mod alerting;
     pub mod auth;
     pub mod bombs;
     pub mod crash;
