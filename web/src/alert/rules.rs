@@ -478,7 +478,7 @@ groups:
             assert!(r.annotations.contains_key("runbook_url"));
         }
         let am = crate::alert::route::AmConfig::parse(
-            include_str!("../../../rules/alertmanager.example.yml"),
+            include_str!("../../../rules/receivers/alertmanager.yml"),
             &crate::alert::ssrf::Allow::default(),
         )
         .expect("example alertmanager config parses");

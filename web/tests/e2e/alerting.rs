@@ -725,3 +725,77 @@ fn private_targets_refused_bad_rules_reported_silences_and_replay() {
         "{stdout}"
     );
 }
+
+/// The shipped festival rules run against tables in `crest simulate`'s shape: every rule is
+/// healthy, the burning service goes pending on all three, the healthy one stays quiet.
+#[test]
+fn shipped_festival_rules_run_and_catch_a_burn() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/festival.yml");
+    let s = start(
+        &dir.path().join("data"),
+        &[
+            "--rules",
+            rules.to_str().expect("utf8"),
+            "--alert-eval-interval",
+            "500ms",
+        ],
+        &[],
+    );
+    // An hour of one-minute counters: "payment" fails 5 % and answers half its requests over
+    // 200 ms; "feed" fails nothing and is fast.
+    let now_s = now_ms() / 1000;
+    let mut lp = String::new();
+    for i in 0..=60i64 {
+        let t = (now_s - 3_600 + i * 60) as i128 * 1_000_000_000;
+        for (svc, bad_frac, slow_frac) in [("payment", 0.05, 0.5), ("feed", 0.0, 0.0)] {
+            let total = 100.0 * (i * 60) as f64;
+            let tags = format!(
+                "service={svc},interface=x,instance={svc}-1,cluster=c1,app_id=a,synthetic=false"
+            );
+            lp.push_str(&format!(
+                "http_requests_total,{tags},code=200 value={} {t}\n",
+                total * (1.0 - bad_frac)
+            ));
+            lp.push_str(&format!(
+                "http_requests_total,{tags},code=503 value={} {t}\n",
+                total * bad_frac
+            ));
+            let btags = format!("service={svc},interface=x,cluster=c1");
+            lp.push_str(&format!(
+                "http_request_duration_seconds_bucket,{btags},le=0.2 value={} {t}\n",
+                total * (1.0 - slow_frac)
+            ));
+            lp.push_str(&format!(
+                "http_request_duration_seconds_bucket,{btags},le=+Inf value={total} {t}\n"
+            ));
+        }
+    }
+    let (st, body) = write_lp(&s, None, &lp);
+    assert_eq!(st, 204, "{body}");
+    let mut last = Value::Null;
+    wait_until("every festival rule evaluated with payment active", || {
+        let r = get(&s, "/api/v1/rules");
+        last = r.clone();
+        let rules: Vec<Value> = r["data"]["groups"][0]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        rules.len() == 3
+            && rules.iter().all(|x| {
+                x["health"] == "ok"
+                    && x["alerts"]
+                        .as_array()
+                        .is_some_and(|a| a.len() == 1 && a[0]["labels"]["service"] == "payment")
+            })
+    });
+    for x in last["data"]["groups"][0]["rules"]
+        .as_array()
+        .expect("rules")
+    {
+        assert!(
+            x["alerts"][0]["value"].as_f64().expect("value") > 14.4,
+            "{x}"
+        );
+    }
+}
