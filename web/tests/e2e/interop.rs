@@ -79,8 +79,14 @@ fn prometheus_remote_write_lands_whole() {
     ));
     peers.0.push(spawn(
         Command::new("prometheus")
-            .arg(format!("--config.file={}", work.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", work.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                work.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                work.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom}")),
         &work.join("prometheus.log"),
     ));
@@ -103,7 +109,10 @@ fn prometheus_remote_write_lands_whole() {
         }
     }
     let log = std::fs::read_to_string(work.join("prometheus.log")).unwrap_or_default();
-    assert!(sent >= 1000.0, "Prometheus sent {sent} samples; its log:\n{log}");
+    assert!(
+        sent >= 1000.0,
+        "Prometheus sent {sent} samples; its log:\n{log}"
+    );
     assert!(
         !log.contains("non-recoverable error"),
         "Prometheus saw a non-recoverable error:\n{log}"
@@ -113,7 +122,11 @@ fn prometheus_remote_write_lands_whole() {
         .send()
         .and_then(|r| r.text())
         .expect("crest metrics");
-    assert_eq!(metric(&crest, "crest_points_rejected_total"), 0.0, "{crest}");
+    assert_eq!(
+        metric(&crest, "crest_points_rejected_total"),
+        0.0,
+        "{crest}"
+    );
     // Labels arrive as tags, external labels included; the up series of both jobs is there.
     let rows = sql(
         &s,
