@@ -156,6 +156,9 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(crate::coop::CooperativeAmplifiers))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        ctx.register_udaf(datafusion::logical_expr::AggregateUDF::from(
+            crate::histogram::HistogramQuantile::default(),
+        ));
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| QueryError::Internal("default catalog missing".into()))?;

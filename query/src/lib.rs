@@ -11,6 +11,7 @@ pub mod coop;
 pub mod encode;
 pub mod engine;
 pub mod error;
+pub mod histogram;
 pub mod table;
 
 pub use engine::{QueryConfig, QueryEngine, QueryResult};

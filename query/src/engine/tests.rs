@@ -343,3 +343,52 @@ async fn queries_beyond_the_concurrency_cap_are_refused_as_busy_not_queued_forev
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histogram_quantile_gives_p99_per_service_in_one_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = db(dir.path());
+    let bucket = |service: &str, instance: &str, le: &str, v: f64, t: i64| Point {
+        table: "latency_bucket".into(),
+        tags: vec![
+            ("instance".into(), instance.into()),
+            ("le".into(), le.into()),
+            ("service".into(), service.into()),
+        ],
+        fields: vec![("value".into(), FieldValue::F64(v))],
+        time_ns: t,
+    };
+    let mut points = Vec::new();
+    // Two instances of "grab" whose buckets sum to 10 / 60 / 90 / 100; "open" all under 0.1.
+    for (inst, counts) in [
+        ("i1", [4.0, 30.0, 45.0, 50.0]),
+        ("i2", [6.0, 30.0, 45.0, 50.0]),
+    ] {
+        for (le, c) in ["0.1", "0.5", "1", "+Inf"].iter().zip(counts) {
+            points.push(bucket("grab", inst, le, c, T0));
+        }
+    }
+    for (le, c) in ["0.1", "0.5", "1", "+Inf"]
+        .iter()
+        .zip([20.0, 20.0, 20.0, 20.0])
+    {
+        points.push(bucket("open", "i1", le, c, T0));
+    }
+    write(&db, points).await;
+    let e = engine(&db);
+    let out = text(
+        &e,
+        "SELECT service, histogram_quantile(0.5, le, value) AS p50, histogram_quantile(0.99, le, value) AS p99 \
+         FROM latency_bucket GROUP BY service ORDER BY service",
+    )
+    .await;
+    // grab: rank 50 in (0.1, 0.5] → 0.42; rank 99 in +Inf → 1. open: rank 10 in (0, 0.1] → 0.05.
+    assert!(out.contains("| grab    | 0.42"), "{out}");
+    assert!(out.contains("| open    | 0.05"), "{out}");
+    assert!(out.contains("| 1.0 "), "{out}");
+    let err = e
+        .sql("SELECT histogram_quantile(0.5, 'fast', 1.0)")
+        .await
+        .expect_err("bad bound");
+    assert!(err.to_string().contains("\"fast\""), "{err}");
+}
