@@ -41,7 +41,8 @@ for proto in lp rw; do
   N=$(echo "$C" | total)
   curl -sf -XPOST 127.0.0.1:18086/api/v1/admin/snapshot >/dev/null
   stop_crest
-  CB=$(du -sb "$W/crest-$proto/tables" | cut -f1)
+  # persisted data: per-table files and shared files (either may not exist)
+  CB=$({ du -sbc "$W/crest-$proto/tables" "$W/crest-$proto/shared" 2>/dev/null || true; } | tail -1 | cut -f1)
   start_vm "$W/vm-$proto" 18428
   V=$("$CREST" loadgen --url http://127.0.0.1:18428 --target victoriametrics --protocol $proto --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
   sleep 2; curl -sf 127.0.0.1:18428/internal/force_flush >/dev/null || true; sleep 1

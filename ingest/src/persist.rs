@@ -14,12 +14,17 @@ use std::path::Path;
 /// Rows per row group: small enough that statistics prune by tag within an hour file.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// Rows per data page: with the page index, a query for one table of a shared file (sorted by
+/// table) decodes only the pages holding that table's rows.
+pub const PAGE_ROWS: usize = 4 * 1024;
+
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_created_by("crest".to_string())
         // A trace is looked up by id alone: a bloom filter lets readers skip row groups without it.
         .set_column_bloom_filter_enabled(ColumnPath::from(TRACE_ID_COLUMN), true)
