@@ -1,6 +1,6 @@
 //! H2: decompression bombs are refused without the server's memory growing with them.
 
-use super::harness::{Server, client, start};
+use super::harness::{Server, client, snappy_length_claim, start};
 use std::io::Write;
 
 /// Peak resident memory of the server so far (VmHWM), in bytes.
@@ -38,14 +38,7 @@ fn decompression_bombs_are_refused_with_little_memory_growth() {
     let zeros = gzip_of_zeros(1 << 30); // 1 GiB of zeros in about 1 MiB
     assert!(zeros.len() < 2 << 20);
     // The snappy length claim: a remote-write header declaring 1 GiB.
-    let mut snappy_claim = Vec::new();
-    let mut n: u64 = 1 << 30;
-    while n >= 0x80 {
-        snappy_claim.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    snappy_claim.push(n as u8);
-    snappy_claim.extend_from_slice(&[0; 64]);
+    let snappy_claim = snappy_length_claim(1 << 30);
     for round in 0..3 {
         for (path, ctype, enc, body) in [
             ("/api/v2/write?bucket=b", "text/plain", "gzip", &zeros),

@@ -142,6 +142,20 @@ pub fn write_lp(s: &Server, token: Option<&str>, body: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().unwrap_or_default())
 }
 
+/// A snappy block whose header claims `len` decoded bytes, followed by a few literal bytes: a
+/// decompression bomb that must be refused before anything is allocated.
+pub fn snappy_length_claim(len: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut n = len;
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(&[0; 16]);
+    out
+}
+
 /// Runs SQL and returns the JSON rows.
 pub fn sql(s: &Server, token: Option<&str>, q: &str) -> Vec<serde_json::Value> {
     let mut req = client().post(s.url("/api/v1/sql")).body(q.to_string());

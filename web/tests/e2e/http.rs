@@ -176,14 +176,7 @@ fn remote_write_is_decoded_and_queryable_with_clear_errors() {
     assert_eq!(send(body.clone(), "gzip").status().as_u16(), 415);
     assert_eq!(send(b"garbage".to_vec(), "snappy").status().as_u16(), 400);
     // A snappy header claiming 1 GiB: 413 before allocating.
-    let mut bomb = Vec::new();
-    let mut n: u64 = 1 << 30;
-    while n >= 0x80 {
-        bomb.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    bomb.push(n as u8);
-    bomb.extend_from_slice(&[0; 16]);
+    let bomb = super::harness::snappy_length_claim(1 << 30);
     assert_eq!(send(bomb, "snappy").status().as_u16(), 413);
     // A series without a name is rejected, the other kept.
     let bad = ingest::decode::remote_write::encode(&[
