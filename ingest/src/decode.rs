@@ -2,4 +2,5 @@
 
 pub mod line_protocol;
 pub mod otlp;
+pub mod prom_text;
 pub mod remote_write;

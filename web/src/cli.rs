@@ -166,6 +166,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         interval,
         Arc::clone(&stop),
     ));
+    let scrape_tasks = crate::scrape::spawn(&db, &file.scrape, file.http.max_decoded.0, &stop)?;
     alerting.set_default_external_url(&format!("http://{addr}"));
     let alert_tasks = alerting.spawn(Arc::clone(&state.engine), Arc::clone(&stop));
     ready.store(true, Ordering::Relaxed);
@@ -183,6 +184,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     bg.abort();
     alert_tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    scrape_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     let d = Arc::clone(&db);
     let report = tokio::task::spawn_blocking(move || d.shutdown()).await??;
     tracing::info!(

@@ -28,6 +28,179 @@ pub struct ConfigFile {
     /// Alerting.
     #[serde(default)]
     pub alerting: AlertingConfig,
+    /// Prometheus scrape jobs (`[[scrape]]`).
+    #[serde(default)]
+    pub scrape: Vec<ScrapeConfig>,
+}
+
+/// One Prometheus scrape job: static targets scraped every `interval`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeConfig {
+    /// The `job` label of every series scraped.
+    pub job_name: String,
+    /// `host:port` of each target (plain HTTP); each becomes an `instance` label.
+    pub targets: Vec<String>,
+    /// Path scraped on every target (default `/metrics`).
+    #[serde(default = "default_metrics_path")]
+    pub metrics_path: String,
+    /// Time between scrapes (default 15s).
+    #[serde(default = "default_scrape_interval")]
+    pub interval: HumanDuration,
+    /// Per-scrape timeout (default 10s, or the interval if that is shorter); at most the interval.
+    pub timeout: Option<HumanDuration>,
+    /// Keep the target's own `job`/`instance` labels on conflict instead of renaming them
+    /// `exported_job`/`exported_instance` (default false).
+    #[serde(default)]
+    pub honor_labels: bool,
+    /// Rules applied in order to every scraped series (after `job`/`instance` are added).
+    #[serde(default)]
+    pub metric_relabel: Vec<RelabelRule>,
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".to_string()
+}
+
+fn default_scrape_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(15))
+}
+
+impl ScrapeConfig {
+    /// The effective scrape timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .map_or_else(|| Duration::from_secs(10).min(self.interval.0), |t| t.0)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let job = &self.job_name;
+        if job.is_empty() {
+            return Err("a [[scrape]] job has an empty job_name".to_string());
+        }
+        if self.targets.is_empty() {
+            return Err(format!("scrape job {job:?} has no targets"));
+        }
+        for t in &self.targets {
+            let ok = !t.contains("://")
+                && !t.contains('/')
+                && t.rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                return Err(format!(
+                    "scrape job {job:?}: target {t:?} is not host:port (e.g. \"127.0.0.1:9100\")"
+                ));
+            }
+        }
+        if !self.metrics_path.starts_with('/') {
+            return Err(format!(
+                "scrape job {job:?}: metrics_path {:?} must start with '/'",
+                self.metrics_path
+            ));
+        }
+        if self.interval.0.is_zero() {
+            return Err(format!("scrape job {job:?}: interval must be above zero"));
+        }
+        let timeout = self.timeout();
+        if timeout.is_zero() {
+            return Err(format!("scrape job {job:?}: timeout must be above zero"));
+        }
+        if timeout > self.interval.0 {
+            return Err(format!(
+                "scrape job {job:?}: timeout {timeout:?} exceeds the interval {:?}",
+                self.interval.0
+            ));
+        }
+        for (i, rule) in self.metric_relabel.iter().enumerate() {
+            rule.validate()
+                .map_err(|e| format!("scrape job {job:?}: metric_relabel rule {}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a relabel rule does when its regex matches the joined source labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelabelAction {
+    /// Set `target_label` to `replacement` (with `$1`-style groups); an empty result removes it.
+    #[default]
+    Replace,
+    /// Keep only matching series.
+    Keep,
+    /// Drop matching series.
+    Drop,
+}
+
+/// One `metric_relabel` rule, a subset of Prometheus' `metric_relabel_configs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelabelRule {
+    /// Labels whose values are joined with `separator` (`__name__` is the metric name).
+    #[serde(default = "default_source_labels")]
+    pub source_labels: Vec<String>,
+    /// Joins the source label values (default `;`).
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// Regex matched against the whole joined value (anchored; default `(.*)`).
+    #[serde(default = "default_regex")]
+    pub regex: String,
+    /// `replace` (default), `keep` or `drop`.
+    #[serde(default)]
+    pub action: RelabelAction,
+    /// The label `replace` writes.
+    pub target_label: Option<String>,
+    /// What `replace` writes (default `$1`).
+    #[serde(default = "default_replacement")]
+    pub replacement: String,
+}
+
+fn default_source_labels() -> Vec<String> {
+    vec!["__name__".to_string()]
+}
+
+fn default_separator() -> String {
+    ";".to_string()
+}
+
+fn default_regex() -> String {
+    "(.*)".to_string()
+}
+
+fn default_replacement() -> String {
+    "$1".to_string()
+}
+
+impl RelabelRule {
+    /// The rule's regex, anchored at both ends as Prometheus does.
+    pub fn compiled(&self) -> Result<regex::Regex, String> {
+        regex::Regex::new(&format!("^(?:{})$", self.regex))
+            .map_err(|e| format!("invalid regex {:?}: {e}", self.regex))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.compiled()?;
+        if self.source_labels.is_empty() {
+            return Err("source_labels is empty".to_string());
+        }
+        match (self.action, &self.target_label) {
+            (RelabelAction::Replace, None) => {
+                Err("action \"replace\" needs a target_label".to_string())
+            }
+            (RelabelAction::Replace, Some(t))
+                if t.is_empty()
+                    || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || t.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                Err(format!("target_label {t:?} is not a valid label name"))
+            }
+            (RelabelAction::Keep | RelabelAction::Drop, Some(_)) => Err(format!(
+                "target_label is only used by action \"replace\", not {:?}",
+                self.action
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Alerting settings; the `crest serve` flags add to these.
@@ -180,6 +353,13 @@ impl ConfigFile {
                 return Err(format!("token {:?} has no scopes", t.name));
             }
         }
+        let mut jobs = std::collections::BTreeSet::new();
+        for job in &cfg.scrape {
+            job.validate()?;
+            if !jobs.insert(job.job_name.as_str()) {
+                return Err(format!("scrape job {:?} is defined twice", job.job_name));
+            }
+        }
         Ok(cfg)
     }
 }
@@ -293,5 +473,64 @@ mod tests {
         assert!(err.contains("shorter than 16"), "{err}");
         let err = ConfigFile::parse("bogus = 1").expect_err("unknown key");
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn scrape_jobs_parse_with_defaults() {
+        let cfg = ConfigFile::parse(
+            "[[scrape]]\njob_name = 'node'\ntargets = ['127.0.0.1:9100', 'localhost:9101']\n\
+             [[scrape.metric_relabel]]\nsource_labels = ['__name__']\nregex = 'go_.*'\naction = 'drop'\n",
+        )
+        .expect("parses");
+        let job = &cfg.scrape[0];
+        assert_eq!(job.metrics_path, "/metrics");
+        assert_eq!(job.interval.0, Duration::from_secs(15));
+        assert_eq!(job.timeout(), Duration::from_secs(10));
+        assert!(!job.honor_labels);
+        assert_eq!(job.metric_relabel[0].action, RelabelAction::Drop);
+        let cfg = ConfigFile::parse("[[scrape]]\njob_name='j'\ntargets=['h:1']\ninterval='1s'")
+            .expect("parses");
+        assert_eq!(cfg.scrape[0].timeout(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn bad_scrape_jobs_name_the_problem() {
+        let cases = [
+            ("job_name='j'\ntargets=[]", "no targets"),
+            (
+                "job_name='j'\ntargets=['http://h:1/metrics']",
+                "not host:port",
+            ),
+            (
+                "job_name='j'\ntargets=['h:1']\nmetrics_path='metrics'",
+                "must start with",
+            ),
+            (
+                "job_name='j'\ntargets=['h:1']\ninterval='5s'\ntimeout='10s'",
+                "exceeds the interval",
+            ),
+            ("job_name='j'\ntargets=['h:1']\nbogus=1", "bogus"),
+            (
+                "job_name='j'\ntargets=['h:1']\nmetric_relabel=[{regex='(', action='drop'}]",
+                "invalid regex",
+            ),
+            (
+                "job_name='j'\ntargets=['h:1']\nmetric_relabel=[{action='replace'}]",
+                "needs a target_label",
+            ),
+            (
+                "job_name='j'\ntargets=['h:1']\nmetric_relabel=[{action='explode'}]",
+                "explode",
+            ),
+        ];
+        for (body, want) in cases {
+            let err = ConfigFile::parse(&format!("[[scrape]]\n{body}")).expect_err(body);
+            assert!(err.contains(want), "{body}: {err}");
+        }
+        let err = ConfigFile::parse(
+            "[[scrape]]\njob_name='j'\ntargets=['h:1']\n[[scrape]]\njob_name='j'\ntargets=['h:2']",
+        )
+        .expect_err("duplicate");
+        assert!(err.contains("defined twice"), "{err}");
     }
 }

@@ -17,5 +17,6 @@ pub mod error;
 pub mod loadgen;
 pub mod metrics;
 pub mod ratelimit;
+pub mod scrape;
 pub mod server;
 pub mod simulate;

@@ -11,5 +11,6 @@ mod e2e {
     pub mod http;
     pub mod interop;
     pub mod otlp;
+    pub mod scrape;
     pub mod simulate;
 }
