@@ -164,67 +164,53 @@ fn metric(sink: &mut Sink<'_>, m: proto::Metric) {
         return;
     }
     match data {
-        Data::Gauge(g) => numbers(sink, &name, g.data_points),
-        Data::Sum(s) => numbers(sink, &name, s.data_points),
-        Data::Histogram(h) => {
-            for dp in h.data_points {
-                let i = sink.next();
-                if dp.flags & proto::FLAG_NO_RECORDED_VALUE != 0 {
-                    continue;
-                }
-                if let Err(e) = histogram(sink, i, &name, dp) {
-                    sink.reject(i, &name, e);
-                }
-            }
-        }
+        Data::Gauge(g) => each_point(sink, &name, g.data_points, |dp| dp.flags, number),
+        Data::Sum(s) => each_point(sink, &name, s.data_points, |dp| dp.flags, number),
+        Data::Histogram(h) => each_point(sink, &name, h.data_points, |dp| dp.flags, histogram),
         Data::ExponentialHistogram(h) => {
-            for dp in h.data_points {
-                let i = sink.next();
-                if dp.flags & proto::FLAG_NO_RECORDED_VALUE != 0 {
-                    continue;
-                }
-                if let Err(e) = exponential(sink, i, &name, dp) {
-                    sink.reject(i, &name, e);
-                }
-            }
+            each_point(sink, &name, h.data_points, |dp| dp.flags, exponential)
         }
-        Data::Summary(s) => {
-            for dp in s.data_points {
-                let i = sink.next();
-                if dp.flags & proto::FLAG_NO_RECORDED_VALUE != 0 {
-                    continue;
-                }
-                if let Err(e) = summary(sink, i, &name, dp) {
-                    sink.reject(i, &name, e);
-                }
-            }
+        Data::Summary(s) => each_point(sink, &name, s.data_points, |dp| dp.flags, summary),
+    }
+}
+
+/// Converts each data point with `convert`, counting every point, skipping those flagged as
+/// having no recorded value, and rejecting by index those `convert` refuses.
+fn each_point<P>(
+    sink: &mut Sink<'_>,
+    name: &str,
+    points: Vec<P>,
+    flags: fn(&P) -> u32,
+    convert: fn(&mut Sink<'_>, usize, &str, P) -> Result<(), String>,
+) {
+    for dp in points {
+        let i = sink.next();
+        if flags(&dp) & proto::FLAG_NO_RECORDED_VALUE != 0 {
+            continue;
+        }
+        if let Err(e) = convert(sink, i, name, dp) {
+            sink.reject(i, name, e);
         }
     }
 }
 
-fn numbers(sink: &mut Sink<'_>, name: &str, points: Vec<proto::NumberDataPoint>) {
-    for dp in points {
-        let i = sink.next();
-        if dp.flags & proto::FLAG_NO_RECORDED_VALUE != 0 {
-            continue;
-        }
-        let value = match dp.value {
-            Some(NumberValue::AsDouble(d)) => d,
-            // Prometheus samples are floats; integers beyond 2^53 lose precision, as there.
-            Some(NumberValue::AsInt(n)) => n as f64,
-            None => {
-                sink.reject(i, name, "no value (neither asDouble nor asInt)");
-                continue;
-            }
-        };
-        match sink.time(dp.time_unix_nano) {
-            Ok(t) => {
-                let tags = sink.tags(&dp.attributes, None);
-                sink.push(i, name.to_string(), tags, value, t);
-            }
-            Err(e) => sink.reject(i, name, e),
-        }
-    }
+/// One gauge or sum data point: one sample.
+fn number(
+    sink: &mut Sink<'_>,
+    index: usize,
+    name: &str,
+    dp: proto::NumberDataPoint,
+) -> Result<(), String> {
+    let value = match dp.value {
+        Some(NumberValue::AsDouble(d)) => d,
+        // Prometheus samples are floats; integers beyond 2^53 lose precision, as there.
+        Some(NumberValue::AsInt(n)) => n as f64,
+        None => return Err("no value (neither asDouble nor asInt)".to_string()),
+    };
+    let time = sink.time(dp.time_unix_nano)?;
+    let tags = sink.tags(&dp.attributes, None);
+    sink.push(index, name.to_string(), tags, value, time);
+    Ok(())
 }
 
 /// One histogram data point ready to write: cumulative `(le, count)` pairs without `+Inf`.
