@@ -49,6 +49,7 @@ pub fn plan_groups(candidates: &[Candidate]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Group> = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
         if c.rows >= SHARED_MAX_ROWS {
+            // Counted as full, so no small table joins it.
             groups.push(Group {
                 members: vec![i],
                 rows: usize::MAX,

@@ -62,8 +62,7 @@ pub fn gunzip(bytes: &[u8], max_decoded: usize) -> Result<Vec<u8>, ApiError> {
     if declared.is_some_and(|d| d > max_decoded) {
         return Err(refuse());
     }
-    let limit = max_decoded.saturating_add(1);
-    let mut out: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut out: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(max_decoded));
     let mut dec = flate2::read::MultiGzDecoder::new(bytes);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -77,13 +76,10 @@ pub fn gunzip(bytes: &[u8], max_decoded: usize) -> Result<Vec<u8>, ApiError> {
             return Err(refuse());
         }
         if out.capacity() - out.len() < n {
-            let grow = out.capacity().min(limit - out.len()).max(n);
+            let grow = out.capacity().min(max_decoded - out.len()).max(n);
             out.reserve_exact(grow);
         }
         out.extend_from_slice(&chunk[..n]);
-    }
-    if out.len() > max_decoded {
-        return Err(refuse());
     }
     Ok(out)
 }
