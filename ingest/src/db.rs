@@ -483,6 +483,7 @@ impl Db {
                         written.extend(metas);
                     }
                     Err(e) => {
+                        shared.discard(&written);
                         restore_dirty(&captured);
                         return Err(e);
                     }
@@ -656,33 +657,42 @@ impl Db {
             }
             crate::failpoint::hit("compact:before-write");
             let mut written = Vec::new();
-            for group in &groups {
-                let mut files: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
-                let mut parts = Vec::with_capacity(group.len());
-                for &g in group {
-                    let (table, f) = entries[g];
-                    if !files.contains_key(f.path.as_str()) {
-                        let batches = persist::read_parquet(&paths::resolve(data_dir, &f.path))?;
-                        files.insert(f.path.as_str(), batches);
+            let built = (|| -> Result<()> {
+                for group in &groups {
+                    let mut files: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
+                    let mut parts = Vec::with_capacity(group.len());
+                    for &g in group {
+                        let (table, f) = entries[g];
+                        if !files.contains_key(f.path.as_str()) {
+                            let batches =
+                                persist::read_parquet(&paths::resolve(data_dir, &f.path))?;
+                            files.insert(f.path.as_str(), batches);
+                        }
+                        let rows = compact::extract(
+                            &files[f.path.as_str()],
+                            table,
+                            f.shared,
+                            &candidates[g].schema,
+                        )?;
+                        if rows.num_rows() > 0 {
+                            parts.push((table, rows));
+                        }
                     }
-                    let rows = compact::extract(
-                        &files[f.path.as_str()],
-                        table,
-                        f.shared,
-                        &candidates[g].schema,
-                    )?;
-                    if rows.num_rows() > 0 {
-                        parts.push((table, rows));
+                    drop(files);
+                    if parts.is_empty() {
+                        continue;
                     }
+                    let refs: Vec<(&str, &RecordBatch)> =
+                        parts.iter().map(|(t, b)| (*t, b)).collect();
+                    let (metas, _) = shared.write_group(hour, &refs)?;
+                    report.rows += metas.iter().map(|(_, m)| m.rows).sum::<u64>();
+                    written.extend(metas);
                 }
-                drop(files);
-                if parts.is_empty() {
-                    continue;
-                }
-                let refs: Vec<(&str, &RecordBatch)> = parts.iter().map(|(t, b)| (*t, b)).collect();
-                let (metas, _) = shared.write_group(hour, &refs)?;
-                report.rows += metas.iter().map(|(_, m)| m.rows).sum::<u64>();
-                written.extend(metas);
+                Ok(())
+            })();
+            if let Err(e) = built {
+                shared.discard(&written);
+                return Err(e);
             }
             let mut m = shared.manifest.lock();
             let mut next = m.clone();
@@ -895,6 +905,15 @@ impl Shared {
             })
             .collect();
         Ok((metas, size))
+    }
+
+    /// Removes files this process wrote but never committed (a snapshot or compaction that
+    /// failed half-way, e.g. on a full disk), so they do not hold space until the next start.
+    fn discard(&self, written: &[(String, FileMeta)]) {
+        let unique: BTreeSet<&str> = written.iter().map(|(_, f)| f.path.as_str()).collect();
+        for rel in unique {
+            let _ = std::fs::remove_file(paths::resolve(&self.cfg.data_dir, rel));
+        }
     }
 
     /// Schedules the deletion of those of `paths` that `m` (the manifest just committed) no

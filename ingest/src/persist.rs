@@ -41,23 +41,34 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let size = match write_synced(&tmp, batch) {
+        Ok(size) => size,
+        Err(e) => {
+            // A full disk must not also keep the half-written file until the next start.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    crate::failpoint::hit("persist:before-rename");
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    paths::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    crate::failpoint::hit("persist:after-rename");
+    Ok(size)
+}
+
+/// Writes `batch` to `tmp` and fsyncs it; returns the size.
+fn write_synced(tmp: &Path, batch: &RecordBatch) -> Result<u64> {
+    let file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
     let pq = |source| Error::Parquet {
-        path: tmp.clone(),
+        path: tmp.to_path_buf(),
         source,
     };
     let mut w =
         ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(pq)?;
     w.write(batch).map_err(pq)?;
     let file = w.into_inner().map_err(pq)?;
-    file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    let size = file.metadata().map_err(|e| Error::io(&tmp, e))?.len();
-    drop(file);
-    crate::failpoint::hit("persist:before-rename");
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    paths::sync_dir(dir).map_err(|e| Error::io(dir, e))?;
-    crate::failpoint::hit("persist:after-rename");
-    Ok(size)
+    file.sync_all().map_err(|e| Error::io(tmp, e))?;
+    Ok(file.metadata().map_err(|e| Error::io(tmp, e))?.len())
 }
 
 /// Reads a whole Parquet file.

@@ -95,6 +95,23 @@ fn a_full_disk_answers_503_keeps_reads_and_loses_nothing() {
     // Reads keep working on a full disk.
     let n = sql(&s, None, "SELECT count(*) AS n FROM fill")[0]["n"].clone();
     assert_eq!(n, acked * 200, "reads see every acknowledged point");
+    // A snapshot on a disk with no byte left fails, and leaves no half-written file behind.
+    let rest = mount.0.join("rest");
+    std::fs::write(&rest, vec![1u8; fs_free(&mount.0) as usize]).expect("take the rest");
+    let snap = client()
+        .post(s.url("/api/v1/admin/snapshot"))
+        .send()
+        .expect("snapshot");
+    assert!(
+        !snap.status().is_success(),
+        "a snapshot cannot succeed on a full disk"
+    );
+    let leftovers: Vec<_> = walk(&data)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::remove_file(&rest).expect("free space");
     // Space returns: writes resume without a restart.
     std::fs::remove_file(&filler).expect("free space");
     assert_eq!(post(&s, batch(k)).status().as_u16(), 204, "writes resume");
@@ -131,4 +148,17 @@ fn fs_free(p: &Path) -> u64 {
         .nth(1)
         .and_then(|l| l.trim().parse().ok())
         .expect("df output")
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
