@@ -42,6 +42,38 @@ impl ForecasterConfig {
         }
     }
 
+    /// A configuration for `n` hourly points of history and a forecast `horizon` (steps), as a
+    /// plan needs: the weekly season when at least two weeks remain for training before an
+    /// inner window, else the daily one alone; up to eight inner windows; up to eight weeks of
+    /// training. Errors when not even two days plus one window fit.
+    pub fn for_history(n: usize, horizon: usize) -> Result<Self> {
+        let horizon = horizon.max(1);
+        let seasons = if n >= 2 * 168 + horizon {
+            vec![24, 168]
+        } else {
+            vec![24]
+        };
+        let longest = seasons.iter().copied().max().unwrap_or(24);
+        let Some(room) = n.checked_sub(2 * longest).filter(|r| *r >= horizon) else {
+            return Err(Error::TooShort {
+                have: n,
+                need: 2 * longest + horizon,
+                what: format!(
+                    "hourly history for a {horizon}-step forecast: two days of training plus one inner window"
+                ),
+            });
+        };
+        let cfg = Self {
+            seasons,
+            horizon,
+            train_len: (n - horizon).clamp(2 * longest, 1344),
+            inner_windows: (room / horizon).clamp(1, 8),
+            calibration_spread: 1,
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
     /// Checks the parameters once; [`Forecaster::new`] calls it.
     pub fn check(&self) -> Result<()> {
         if self.seasons.is_empty() || self.seasons.contains(&0) {

@@ -7,13 +7,20 @@
 //! residuals ([`interval`]); the resulting [`Forecast`] gives pointwise intervals and
 //! [`peak_quantiles`] of a window's maximum for capacity plans. [`backtest`] runs that loop over
 //! rolling origins and scores it with the pure functions in [`metrics`].
+//!
+//! Around the forecasts: [`milestone`]s (the campaign's windows and their drivers),
+//! [`capacity`] at the SLO knee from stress-test observations, and [`plan`] rows (forecast peak,
+//! multiplier, capacity, zone-loss tolerance, instances needed, gap) with their scoring.
 
 pub mod backtest;
+pub mod capacity;
 pub mod error;
 pub mod forecaster;
 pub mod interval;
 pub mod metrics;
+pub mod milestone;
 pub mod model;
+pub mod plan;
 pub mod series;
 
 pub use backtest::{BacktestConfig, BacktestReport, BacktestRow, backtest};
