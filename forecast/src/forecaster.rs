@@ -44,8 +44,8 @@ impl ForecasterConfig {
 
     /// A configuration for `n` hourly points of history and a forecast `horizon` (steps), as a
     /// plan needs: the weekly season when at least two weeks remain for training before an
-    /// inner window, else the daily one alone; up to eight inner windows; up to eight weeks of
-    /// training. Errors when not even two days plus one window fit.
+    /// inner window, else the daily one alone; inner windows that cover about three days (at
+    /// least eight); up to eight weeks of training. Errors when not even two days plus one window fit.
     pub fn for_history(n: usize, horizon: usize) -> Result<Self> {
         let horizon = horizon.max(1);
         let seasons = if n >= 2 * 168 + horizon {
@@ -67,7 +67,11 @@ impl ForecasterConfig {
             seasons,
             horizon,
             train_len: (n - horizon).clamp(2 * longest, 1344),
-            inner_windows: (room / horizon).clamp(1, 8),
+            // Enough windows to see every hour of the day about three times, at least eight,
+            // and no more than the history holds.
+            inner_windows: (72usize.div_ceil(horizon).max(8))
+                .min(room / horizon)
+                .clamp(1, 72),
             calibration_spread: 1,
         };
         cfg.check()?;

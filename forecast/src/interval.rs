@@ -77,6 +77,14 @@ impl Calibration {
             for d in 0..=2 * spread {
                 pool.extend_from_slice(&by_phase[(ph + period + d - spread) % period]);
             }
+            // A phase the inner windows never saw unmasked (a short horizon, a milestone masked
+            // at that hour) borrows from the nearest phases that have residuals.
+            let mut wider = spread;
+            while pool.is_empty() && wider < period / 2 {
+                wider += 1;
+                pool.extend_from_slice(&by_phase[(ph + wider) % period]);
+                pool.extend_from_slice(&by_phase[(ph + period - wider % period) % period]);
+            }
             if pool.is_empty() {
                 return Err(invalid(format!("no finite residual at phase {ph}")));
             }
@@ -313,6 +321,21 @@ mod tests {
         let cal = Calibration::new(&[path(0, vec![1.0, 2.0, 100.0, 3.0])], 4, 1).unwrap();
         assert_eq!(cal.residual_bounds(0, 0.0001), (1.0, 3.0));
         assert_eq!(cal.residual_bounds(2, 0.0001), (2.0, 100.0));
+    }
+
+    #[test]
+    fn a_phase_never_observed_borrows_from_the_nearest() {
+        // Period 6, no spread: phases 2 and 3 only have NaN (masked); phase 2 borrows from
+        // phases 1 and 3 (→ 1), phase 3 from 2 and 4 (→ 4) before widening further.
+        let cal = Calibration::new(
+            &[path(0, vec![0.0, 1.0, f64::NAN, f64::NAN, 4.0, 5.0])],
+            6,
+            0,
+        )
+        .unwrap();
+        assert_eq!(cal.residual_bounds(2, 0.0001), (1.0, 1.0));
+        assert_eq!(cal.residual_bounds(3, 0.0001), (4.0, 4.0));
+        assert!(Calibration::new(&[path(0, vec![f64::NAN; 3])], 3, 0).is_err());
     }
 
     #[test]

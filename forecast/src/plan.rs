@@ -86,8 +86,8 @@ pub struct PlanInput {
     pub multiplier: (f64, String),
     /// Stress-test target, fleet QPS.
     pub target_qps: Option<f64>,
-    /// Per-instance capacity and where it came from.
-    pub capacity: (f64, String),
+    /// Per-instance capacity (None: unknown) and where it came from.
+    pub capacity: (Option<f64>, String),
     /// Instances serving now, if known.
     pub instances_now: Option<f64>,
 }
@@ -121,22 +121,22 @@ pub struct PlanRow {
     pub forecast_peak_p90: f64,
     /// Forecast peak QPS, P99: what the fleet is sized for.
     pub forecast_peak_p99: f64,
-    /// QPS one instance serves within the SLO.
-    pub capacity_per_instance_qps: f64,
+    /// QPS one instance serves within the SLO (None: unknown, so nothing is sized).
+    pub capacity_per_instance_qps: Option<f64>,
     /// Where the capacity came from.
     pub capacity_source: String,
     /// Utilisation target.
     pub utilisation_target: f64,
     /// Capacity × utilisation target.
-    pub usable_qps_per_instance: f64,
+    pub usable_qps_per_instance: Option<f64>,
     /// Zones the fleet is spread over.
     pub zones: u32,
     /// Zones that may be lost.
     pub zone_loss_tolerance: u32,
     /// Instances needed with every zone up.
-    pub instances_needed_all_zones: u64,
+    pub instances_needed_all_zones: Option<u64>,
     /// Instances needed so the surviving zones carry the peak (a multiple of `zones`).
-    pub instances_needed: u64,
+    pub instances_needed: Option<u64>,
     /// Instances serving now.
     pub instances_now: Option<f64>,
     /// Needed − now (positive: instances to add).
@@ -157,13 +157,12 @@ fn ceil_clean(x: f64) -> u64 {
 pub fn plan_row(input: &PlanInput, policy: &PlanPolicy) -> Result<PlanRow> {
     policy.check()?;
     let (cap, cap_source) = &input.capacity;
-    if !(cap.is_finite() && *cap > 0.0) {
+    if let Some(c) = cap
+        && !(c.is_finite() && *c > 0.0)
+    {
         return Err(Error::InvalidParameter {
             name: "capacity",
-            reason: format!(
-                "{} for {}: {cap} is not positive",
-                input.service, cap_source
-            ),
+            reason: format!("{} from {}: {c} is not positive", input.service, cap_source),
         });
     }
     let (m, m_source) = &input.multiplier;
@@ -186,11 +185,11 @@ pub fn plan_row(input: &PlanInput, policy: &PlanPolicy) -> Result<PlanRow> {
     let target = input.target_qps.unwrap_or(0.0);
     let peak = |q: f64| (q * m).max(target);
     let (p50, p90, p99) = (peak(b.p50), peak(b.p90), peak(b.p99));
-    let usable = cap * policy.utilisation_target;
-    let all_zones = ceil_clean(p99 / usable).max(1);
+    let usable = cap.map(|c| c * policy.utilisation_target);
+    let all_zones = usable.map(|u| ceil_clean(p99 / u).max(1));
     let surviving = u64::from(policy.zones - policy.zone_loss_tolerance);
-    let per_zone = ceil_clean(all_zones as f64 / surviving as f64).max(1);
-    let needed = per_zone * u64::from(policy.zones);
+    let needed =
+        all_zones.map(|n| ceil_clean(n as f64 / surviving as f64).max(1) * u64::from(policy.zones));
     Ok(PlanRow {
         milestone: input.milestone.clone(),
         milestone_kind: input.kind,
@@ -214,7 +213,9 @@ pub fn plan_row(input: &PlanInput, policy: &PlanPolicy) -> Result<PlanRow> {
         instances_needed_all_zones: all_zones,
         instances_needed: needed,
         instances_now: input.instances_now,
-        gap: input.instances_now.map(|now| needed as f64 - now),
+        gap: needed
+            .zip(input.instances_now)
+            .map(|(n, now)| n as f64 - now),
     })
 }
 
@@ -374,7 +375,7 @@ mod tests {
             model: "mstl".into(),
             multiplier: (60.0, "drivers.multiplier".into()),
             target_qps: None,
-            capacity: (1600.0, "stress test 3".into()),
+            capacity: (Some(1600.0), "stress test 3".into()),
             instances_now: Some(24.0),
         }
     }
@@ -394,9 +395,9 @@ mod tests {
         assert_eq!(r.forecast_peak_p50, 120_000.0);
         assert_eq!(r.forecast_peak_p90, 132_000.0);
         assert_eq!(r.forecast_peak_p99, 150_000.0);
-        assert_eq!(r.usable_qps_per_instance, 1200.0);
-        assert_eq!(r.instances_needed_all_zones, 125);
-        assert_eq!(r.instances_needed, 189);
+        assert_eq!(r.usable_qps_per_instance, Some(1200.0));
+        assert_eq!(r.instances_needed_all_zones, Some(125));
+        assert_eq!(r.instances_needed, Some(189));
         assert_eq!(r.gap, Some(165.0));
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["milestone_kind"], "live");
@@ -413,11 +414,16 @@ mod tests {
             zone_loss_tolerance: 0,
             ..POLICY
         };
-        assert_eq!(plan_row(&i, &p).expect("row").instances_needed, 2);
+        assert_eq!(plan_row(&i, &p).expect("row").instances_needed, Some(2));
         i.target_qps = Some(6000.0);
         let r = plan_row(&i, &p).expect("row");
         assert_eq!(r.forecast_peak_p50, 6000.0);
-        assert_eq!(r.instances_needed, 5);
+        assert_eq!(r.instances_needed, Some(5));
+        // Unknown capacity: the forecast stands, nothing is sized.
+        i.capacity = (None, "unknown".into());
+        let r = plan_row(&i, &p).expect("row");
+        assert_eq!((r.instances_needed, r.gap), (None, None));
+        assert_eq!(r.forecast_peak_p99, 6000.0);
     }
 
     #[test]
@@ -431,7 +437,7 @@ mod tests {
                 .contains("zone_loss_tolerance")
         );
         let mut i = input();
-        i.capacity.0 = 0.0;
+        i.capacity.0 = Some(0.0);
         assert!(
             plan_row(&i, &POLICY)
                 .unwrap_err()

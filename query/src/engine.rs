@@ -54,9 +54,17 @@ impl QueryResult {
     }
 }
 
+/// Tables kept outside the database (milestones, scores) that every query can read, built
+/// fresh for each query.
+pub trait ExtraTables: Send + Sync {
+    /// `(name, rows)` of each table.
+    fn tables(&self) -> Vec<(String, RecordBatch)>;
+}
+
 /// Runs read-only SQL over a [`Db`].
 pub struct QueryEngine {
     db: Arc<Db>,
+    extra: parking_lot::RwLock<Option<Arc<dyn ExtraTables>>>,
     cfg: QueryConfig,
     slots: Arc<Semaphore>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -88,10 +96,16 @@ impl QueryEngine {
             .build()?;
         Ok(Self {
             db,
+            extra: parking_lot::RwLock::new(None),
             slots: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
             cfg,
             runtime: Some(runtime),
         })
+    }
+
+    /// Makes `tables` readable from every query from now on.
+    pub fn set_extra_tables(&self, tables: Arc<dyn ExtraTables>) {
+        *self.extra.write() = Some(tables);
     }
 
     /// The limits in force.
@@ -159,11 +173,15 @@ impl QueryEngine {
         ctx.register_udaf(datafusion::logical_expr::AggregateUDF::from(
             crate::histogram::HistogramQuantile::default(),
         ));
+        let extra = self.extra.read().clone();
+        let schema = CrestSchema::new(Arc::clone(&self.db))
+            .with_batches(extra.map(|e| e.tables()).unwrap_or_default())
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| QueryError::Internal("default catalog missing".into()))?;
         catalog
-            .register_schema("public", Arc::new(CrestSchema::new(Arc::clone(&self.db))))
+            .register_schema("public", Arc::new(schema))
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         Ok(ctx)
     }

@@ -14,5 +14,5 @@ pub mod error;
 pub mod histogram;
 pub mod table;
 
-pub use engine::{QueryConfig, QueryEngine, QueryResult};
+pub use engine::{ExtraTables, QueryConfig, QueryEngine, QueryResult};
 pub use error::{QueryError, QueryErrorKind};

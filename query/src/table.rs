@@ -32,22 +32,53 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct CrestSchema {
     db: Arc<Db>,
+    /// Small in-memory tables from outside the database (milestones, scores), checked first.
+    extra: Vec<(String, Arc<dyn TableProvider>)>,
 }
 
 impl CrestSchema {
     /// A schema over `db`.
     pub fn new(db: Arc<Db>) -> Self {
-        Self { db }
+        Self { db, extra: vec![] }
+    }
+
+    /// Adds in-memory tables: each batch becomes a table of that name, shadowing a database
+    /// table of the same name.
+    pub fn with_batches(
+        mut self,
+        tables: Vec<(String, arrow::array::RecordBatch)>,
+    ) -> Result<Self> {
+        for (name, batch) in tables {
+            let t = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+            self.extra.push((name, Arc::new(t)));
+        }
+        Ok(self)
+    }
+
+    fn extra(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        self.extra
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| Arc::clone(t))
     }
 }
 
 #[async_trait]
 impl SchemaProvider for CrestSchema {
     fn table_names(&self) -> Vec<String> {
-        self.db.table_names()
+        let mut names = self.db.table_names();
+        for (n, _) in &self.extra {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(t) = self.extra(name) {
+            return Ok(Some(t));
+        }
         Ok(self.db.table_schema(name).map(|s| {
             Arc::new(CrestTable {
                 db: Arc::clone(&self.db),
@@ -58,7 +89,7 @@ impl SchemaProvider for CrestSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.db.table_schema(name).is_some()
+        self.extra(name).is_some() || self.db.table_schema(name).is_some()
     }
 }
 

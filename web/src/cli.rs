@@ -1,4 +1,5 @@
-//! The `crest` command line: `crest serve`, `crest loadgen`, `crest backtest` and `crest simulate`.
+//! The `crest` command line: `crest serve`, `crest loadgen`, `crest backtest`, `crest alerts`,
+//! `crest plan` and `crest simulate`.
 
 use crate::auth::Auth;
 use crate::config::ConfigFile;
@@ -37,6 +38,8 @@ pub enum Command {
     Backtest(crate::backtest_cmd::BacktestArgs),
     /// Alerting tools: `crest alerts test RULE --from T1 --to T2` replays a rule over stored data.
     Alerts(crate::alert::replay::AlertsArgs),
+    /// Fetch a milestone's capacity plan from a running Crest as CSV, JSON or Parquet.
+    Plan(crate::planning::cli::PlanArgs),
     /// Play the reference festival campaign (SCENARIO.md) into a running Crest over remote
     /// write and OTLP: backfill history fast, then run live; writes the milestone calendar.
     Simulate(crate::simulate::SimulateArgs),
@@ -63,6 +66,11 @@ pub struct ServeArgs {
     /// Override the config's snapshot interval, e.g. 10s.
     #[arg(long)]
     pub snapshot_interval: Option<crate::config::HumanDuration>,
+    /// Milestone file (JSON or YAML; a list of milestones or a `crest simulate` calendar)
+    /// loaded at start: each milestone is created, or replaced by name. Overrides
+    /// `[planning] milestones_file`.
+    #[arg(long)]
+    pub milestones: Option<PathBuf>,
     /// Alerting flags.
     #[command(flatten)]
     pub alerting: crate::alert::AlertFlags,
@@ -137,6 +145,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::alert::Alerting::new(args.alerting.resolve(&file.alerting, &args.data_dir))
             .map_err(anyhow::Error::msg)?,
     );
+    let planning = Arc::new(crate::planning::Planning {
+        store: crate::planning::store::MetaStore::open(&args.data_dir)?,
+        cfg: file.planning.clone(),
+    });
+    if let Some(path) = args
+        .milestones
+        .as_ref()
+        .or(file.planning.milestones_file.as_ref())
+    {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read milestone file {}", path.display()))?;
+        let specs = crate::planning::file::parse(&text)
+            .map_err(|e| anyhow::anyhow!("milestone file {}: {e}", path.display()))?;
+        let saved = planning.store.upsert_all(&specs)?;
+        tracing::info!(file = %path.display(), milestones = saved.len(), "Milestones loaded.");
+    }
+    engine.set_extra_tables(Arc::new(crate::planning::export::MetaTables(Arc::clone(
+        &planning,
+    ))));
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         db: Arc::clone(&db),
@@ -154,6 +181,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .map(Arc::new),
         alerting: Arc::clone(&alerting),
+        planning,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -168,7 +196,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let scrape_tasks = crate::scrape::spawn(&db, &file.scrape, file.http.max_decoded.0, &stop)?;
     alerting.set_default_external_url(&format!("http://{addr}"));
-    let alert_tasks = alerting.spawn(Arc::clone(&state.engine), Arc::clone(&stop));
+    let mut alert_tasks = alerting.spawn(Arc::clone(&state.engine), Arc::clone(&stop));
+    alert_tasks.push(tokio::spawn(crate::planning::scoring_loop(
+        state.clone(),
+        Arc::clone(&stop),
+    )));
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, data_dir = %args.data_dir.display(), replayed = rec.replayed_records, "Crest is serving.");
     println!("crest listening on http://{addr}");

@@ -31,6 +31,141 @@ pub struct ConfigFile {
     /// Prometheus scrape jobs (`[[scrape]]`).
     #[serde(default)]
     pub scrape: Vec<ScrapeConfig>,
+    /// Milestones, capacity and plans.
+    #[serde(default)]
+    pub planning: PlanningConfig,
+}
+
+/// `[planning]`: where demand and latency are read from, SLOs and the sizing policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanningConfig {
+    /// Request counter (Prometheus convention: cumulative, one series per instance).
+    pub requests_metric: String,
+    /// Latency histogram base name; its `<name>_bucket` table with an `le` tag is read.
+    pub latency_metric: String,
+    /// Label naming the service.
+    pub service_label: String,
+    /// Label naming the instance.
+    pub instance_label: String,
+    /// Label holding the response code.
+    pub code_label: String,
+    /// Codes matching this regex count as errors.
+    pub error_code_regex: String,
+    /// Label that is `"true"` on synthetic (stress-test, drill) traffic.
+    pub synthetic_label: String,
+    /// Label naming the zone (cluster) an instance runs in.
+    pub zone_label: String,
+    /// Resolution of stress-test observations and actual peaks.
+    pub step: HumanDuration,
+    /// History a forecast is fitted on.
+    pub history: HumanDuration,
+    /// Highest planned load / capacity of an instance.
+    pub utilisation_target: f64,
+    /// Zones that may be lost with the rest still carrying the peak.
+    pub zone_loss_tolerance: u32,
+    /// Zones the fleet runs in; counted from `zone_label` when absent.
+    pub zones: Option<u32>,
+    /// Default p99 SLO, milliseconds.
+    pub slo_p99_ms: f64,
+    /// Default error budget (ratio).
+    pub slo_error_ratio: f64,
+    /// Milestones loaded (created or replaced by name) at start: JSON or YAML, a list of
+    /// milestones or a `crest simulate` calendar file.
+    pub milestones_file: Option<std::path::PathBuf>,
+    /// Per-service overrides.
+    pub services: BTreeMap<String, ServicePlanning>,
+}
+
+impl Default for PlanningConfig {
+    fn default() -> Self {
+        Self {
+            requests_metric: "http_requests_total".into(),
+            latency_metric: "http_request_duration_seconds".into(),
+            service_label: "service".into(),
+            instance_label: "instance".into(),
+            code_label: "code".into(),
+            error_code_regex: "^5".into(),
+            synthetic_label: "synthetic".into(),
+            zone_label: "cluster".into(),
+            step: HumanDuration(Duration::from_secs(60)),
+            history: HumanDuration(Duration::from_secs(56 * 86_400)),
+            utilisation_target: 0.7,
+            zone_loss_tolerance: 1,
+            zones: None,
+            slo_p99_ms: 100.0,
+            slo_error_ratio: 0.01,
+            milestones_file: None,
+            services: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[planning.services.<name>]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePlanning {
+    /// p99 SLO, milliseconds.
+    pub slo_p99_ms: Option<f64>,
+    /// Error budget (ratio).
+    pub slo_error_ratio: Option<f64>,
+    /// Per-instance capacity, QPS, instead of the one measured by stress tests.
+    pub per_instance_qps: Option<f64>,
+    /// Utilisation target for this service.
+    pub utilisation_target: Option<f64>,
+}
+
+impl PlanningConfig {
+    /// The SLO of `service`.
+    pub fn slo(&self, service: &str) -> forecast::capacity::Slo {
+        let s = self.services.get(service);
+        forecast::capacity::Slo {
+            p99_seconds: s.and_then(|s| s.slo_p99_ms).unwrap_or(self.slo_p99_ms) / 1e3,
+            error_ratio: s
+                .and_then(|s| s.slo_error_ratio)
+                .unwrap_or(self.slo_error_ratio),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        regex::Regex::new(&self.error_code_regex)
+            .map_err(|e| format!("[planning] error_code_regex: {e}"))?;
+        if self.step.0.as_secs() == 0 {
+            return Err("[planning] step must be at least 1s".into());
+        }
+        if self.history.0.as_secs() < 2 * 86_400 {
+            return Err("[planning] history must be at least 2d".into());
+        }
+        let policy = forecast::plan::PlanPolicy {
+            utilisation_target: self.utilisation_target,
+            zones: self.zones.unwrap_or(self.zone_loss_tolerance + 1),
+            zone_loss_tolerance: self.zone_loss_tolerance,
+        };
+        policy.check().map_err(|e| format!("[planning] {e}"))?;
+        for (name, s) in &self.services {
+            self.slo(name)
+                .check()
+                .map_err(|e| format!("[planning.services.{name:?}] {e}"))?;
+            if let Some(c) = s.per_instance_qps
+                && !(c.is_finite() && c > 0.0)
+            {
+                return Err(format!(
+                    "[planning.services.{name:?}] per_instance_qps {c} is not positive"
+                ));
+            }
+            if let Some(u) = s.utilisation_target
+                && !(u > 0.0 && u <= 1.0)
+            {
+                return Err(format!(
+                    "[planning.services.{name:?}] utilisation_target {u} is not in (0, 1]"
+                ));
+            }
+        }
+        self.slo("")
+            .check()
+            .map_err(|e| format!("[planning] {e}"))?;
+        Ok(())
+    }
 }
 
 /// One Prometheus scrape job: static targets scraped every `interval`.
@@ -353,6 +488,7 @@ impl ConfigFile {
                 return Err(format!("token {:?} has no scopes", t.name));
             }
         }
+        cfg.planning.validate()?;
         let mut jobs = std::collections::BTreeSet::new();
         for job in &cfg.scrape {
             job.validate()?;

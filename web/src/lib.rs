@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod loadgen;
 pub mod metrics;
+pub mod planning;
 pub mod ratelimit;
 pub mod scrape;
 pub mod server;

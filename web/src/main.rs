@@ -20,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         Command::Loadgen(args) => rt.block_on(crest_web::loadgen::run(args)),
         Command::Backtest(args) => crest_web::backtest_cmd::run(&args),
         Command::Alerts(args) => crest_web::alert::replay::run(&args),
+        Command::Plan(args) => crest_web::planning::cli::run(&args),
         Command::Simulate(args) => rt.block_on(crest_web::simulate::run(args)),
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use ingest::Db;
 use query::QueryEngine;
 use std::sync::Arc;
@@ -46,6 +46,8 @@ pub struct AppState {
     pub rate: Option<Arc<RateLimiter>>,
     /// Alert rules, state, silences and notifications.
     pub alerting: Arc<crate::alert::Alerting>,
+    /// Milestones, plans and scores.
+    pub planning: Arc<crate::planning::Planning>,
 }
 
 impl AppState {
@@ -189,6 +191,60 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/admin/compact",
             Some(Admin),
             post(api::admin::compact),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/milestones",
+            Some(Read),
+            get(crate::planning::api::list),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/milestones",
+            Some(Write),
+            post(crate::planning::api::create),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/milestones/import",
+            Some(Write),
+            post(crate::planning::api::import),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/milestones/{id}",
+            Some(Read),
+            get(crate::planning::api::get_one),
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/milestones/{id}",
+            Some(Write),
+            put(crate::planning::api::update),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/milestones/{id}",
+            Some(Write),
+            delete(crate::planning::api::delete),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/milestones/{id}/score",
+            Some(Read),
+            get(crate::planning::api::score),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/capacity",
+            Some(Read),
+            get(crate::planning::api::capacity_handler),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/plans/{milestone}",
+            Some(Read),
+            get(crate::planning::api::plan_handler),
         ),
         r(
             Method::GET,
