@@ -11,6 +11,7 @@ mod e2e {
     pub mod http;
     pub mod interop;
     pub mod otlp;
+    pub mod planning;
     pub mod scrape;
     pub mod simulate;
 }
