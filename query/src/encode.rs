@@ -98,15 +98,18 @@ pub fn encode(
         Format::Json | Format::JsonLines => {
             let (_, batches) = plain(schema, batches).map_err(|e| err(&e))?;
             let refs: Vec<&RecordBatch> = batches.iter().collect();
+            // Every row carries every column, NULL as `null`: tools that read records (pandas,
+            // DuckDB) take the columns from the rows they see.
+            let builder = || arrow::json::WriterBuilder::new().with_explicit_nulls(true);
             if format == Format::Json {
-                let mut w = arrow::json::ArrayWriter::new(&mut out);
+                let mut w = builder().build::<_, arrow::json::writer::JsonArray>(&mut out);
                 w.write_batches(&refs).map_err(|e| err(&e))?;
                 w.finish().map_err(|e| err(&e))?;
                 if out.is_empty() {
                     out.extend_from_slice(b"[]");
                 }
             } else {
-                let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+                let mut w = builder().build::<_, arrow::json::writer::LineDelimited>(&mut out);
                 w.write_batches(&refs).map_err(|e| err(&e))?;
                 w.finish().map_err(|e| err(&e))?;
             }

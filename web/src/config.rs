@@ -597,6 +597,39 @@ mod tests {
             Duration::from_secs(7 * 86_400)
         );
         assert_eq!(cfg.query.timeout.0, Duration::from_secs(30));
+        assert_eq!(cfg.planning.requests_metric, "http_requests_total");
+        assert_eq!(cfg.planning.slo("anything").p99_seconds, 0.1);
+        assert_eq!(cfg.planning.history.0, Duration::from_secs(56 * 86_400));
+    }
+
+    #[test]
+    fn planning_settings_are_checked() {
+        let cfg = ConfigFile::parse(
+            "[planning]\nslo_p99_ms = 150\n[planning.services.grab]\nslo_p99_ms = 200\nper_instance_qps = 1600\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.planning.slo("grab").p99_seconds, 0.2);
+        assert_eq!(cfg.planning.slo("other").p99_seconds, 0.15);
+        for (text, want) in [
+            ("[planning]\nerror_code_regex = '('", "error_code_regex"),
+            ("[planning]\nutilisation_target = 1.5", "utilisation_target"),
+            (
+                "[planning]\nzones = 2\nzone_loss_tolerance = 2",
+                "zone_loss_tolerance",
+            ),
+            ("[planning]\nhistory = '1h'", "history"),
+            (
+                "[planning.services.x]\nper_instance_qps = -1",
+                "per_instance_qps",
+            ),
+            (
+                "[planning.services.x]\nslo_error_ratio = 2",
+                "slo.error_ratio",
+            ),
+        ] {
+            let err = ConfigFile::parse(text).expect_err(text);
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -396,6 +396,8 @@ fn partial_success_bad_input_and_unsupported_media_get_otlp_answers() {
             "http_server_duration_seconds_bucket",
             "http_server_duration_seconds_count",
             "http_server_duration_seconds_sum",
+            "milestone_scores",
+            "milestones",
             "spans"
         ]
     );

@@ -380,6 +380,41 @@ fn milestones_capacity_plans_and_scores_from_a_simulated_campaign() {
         n += b.num_rows();
     }
     assert_eq!(n, 7);
+    // pandas and DuckDB read the three exports (the venv `.ci/run` makes; required there).
+    let venv =
+        std::env::var("CREST_OTEL_VENV").unwrap_or_else(|_| "/var/tmp/crest-otel-venv".into());
+    let python = Path::new(&venv).join("bin/python");
+    let usable = Command::new(&python)
+        .args(["-c", "import duckdb, pandas, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if usable {
+        let csv_path = dir.path().join("plan.csv");
+        let json_path = dir.path().join("plan.json");
+        std::fs::write(&csv_path, &csv_bytes).expect("csv");
+        plan_cli(&s, "evening check", "json", Some(&json_path));
+        let o = Command::new(&python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/e2e/plan_interop.py"
+            ))
+            .args([&csv_path, &json_path, &pq])
+            .arg("7")
+            .output()
+            .expect("run python");
+        assert!(
+            o.status.success(),
+            "pandas/DuckDB could not read the exports: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    } else {
+        assert!(
+            std::env::var("CREST_INTEROP").is_err(),
+            "CREST_INTEROP=1 but no duckdb/pandas/pyarrow in {venv}"
+        );
+        eprintln!("skipping pandas/DuckDB: not in {venv}");
+    }
     let o = Command::new(bin())
         .args(["plan", "--milestone", "evening check", "--format", "xlsx"])
         .args(["--url", &s.base, "--token", TOKEN])
