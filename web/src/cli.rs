@@ -148,6 +148,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let planning = Arc::new(crate::planning::Planning {
         store: crate::planning::store::MetaStore::open(&args.data_dir)?,
         cfg: file.planning.clone(),
+        live: Default::default(),
     });
     if let Some(path) = args
         .milestones
@@ -196,6 +197,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let scrape_tasks = crate::scrape::spawn(&db, &file.scrape, file.http.max_decoded.0, &stop)?;
     alerting.set_default_external_url(&format!("http://{addr}"));
+    alerting.set_planning(state.sources(), Arc::clone(&state.planning));
     let mut alert_tasks = alerting.spawn(Arc::clone(&state.engine), Arc::clone(&stop));
     alert_tasks.push(tokio::spawn(crate::planning::scoring_loop(
         state.clone(),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demand;
 pub mod export;
 pub mod file;
+pub mod live;
 pub mod store;
 
 use crate::config::PlanningConfig;
@@ -25,6 +26,25 @@ use store::{MetaStore, MilestoneScore, StoreError, StoredPlan};
 
 const HOUR: i64 = 3600;
 
+/// What planning reads: the SQL engine and the database's schemas.
+#[derive(Clone)]
+pub struct Sources {
+    /// SQL.
+    pub engine: Arc<query::QueryEngine>,
+    /// Table schemas.
+    pub db: Arc<ingest::Db>,
+}
+
+impl AppState {
+    /// The planning view of the server's data.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            engine: Arc::clone(&self.engine),
+            db: Arc::clone(&self.db),
+        }
+    }
+}
+
 /// Milestones, plans and scores, with the settings they are computed under.
 #[derive(Debug)]
 pub struct Planning {
@@ -32,6 +52,8 @@ pub struct Planning {
     pub store: MetaStore,
     /// `[planning]`.
     pub cfg: PlanningConfig,
+    /// Plans and capacities the live alert rules reuse.
+    pub live: live::LiveCache,
 }
 
 impl From<StoreError> for ApiError {
@@ -79,7 +101,7 @@ pub struct ServiceCapacity {
 /// Capacity of every service seen in the stress tests ended by `now`, plus every service the
 /// config gives a capacity to.
 pub async fn capacity(
-    app: &AppState,
+    src: &Sources,
     p: &Planning,
     milestones: &[Milestone],
     now: i64,
@@ -92,7 +114,7 @@ pub async fn capacity(
         .collect();
     let windows: Vec<(i64, i64)> = tests.iter().map(|m| (m.spec.start, m.spec.end)).collect();
     let names: Vec<String> = tests.iter().map(|m| m.spec.name.clone()).collect();
-    let mut observed = Demand::new(app, cfg).observations(&windows, step).await?;
+    let mut observed = Demand::new(src, cfg).observations(&windows, step).await?;
     let mut services: Vec<String> = observed.keys().cloned().collect();
     for s in cfg.services.keys() {
         if !services.contains(s) {
@@ -179,7 +201,7 @@ pub struct Skipped {
 
 /// Makes the plan for `m` from data before `min(now, m.start)`.
 pub async fn plan(
-    app: &AppState,
+    src: &Sources,
     p: &Arc<Planning>,
     m: &Milestone,
     now: i64,
@@ -188,9 +210,9 @@ pub async fn plan(
     let milestones = p.store.milestones()?;
     let cutoff = now.min(m.spec.start).div_euclid(HOUR) * HOUR;
     let from = cutoff - cfg.history.0.as_secs() as i64;
-    let d = Demand::new(app, cfg);
+    let d = Demand::new(src, cfg);
     let hourly = d.bins(None, Traffic::Organic, from, cutoff, HOUR).await?;
-    let caps = capacity(app, p, &milestones, cutoff).await?;
+    let caps = capacity(src, p, &milestones, cutoff).await?;
     let scores = p.store.scores()?;
     // Every other milestone's window is masked out of the organic history.
     let masks: Vec<TimeWindow> = milestones
@@ -352,7 +374,7 @@ fn baseline_peak(
 /// Scores ended milestone `m`: the plan made before it (or one recomputed from data before its
 /// start) against the actual peak per service, recorded in the store.
 pub async fn score_milestone(
-    app: &AppState,
+    src: &Sources,
     p: &Arc<Planning>,
     m: &Milestone,
     now: i64,
@@ -371,12 +393,12 @@ pub async fn score_milestone(
     let (rows, kind, made_at, skipped) = match p.store.plan(m.id)? {
         Some(sp) => (sp.rows, "stored", sp.made_at, vec![]),
         None => {
-            let o = plan(app, p, m, m.spec.start).await?;
+            let o = plan(src, p, m, m.spec.start).await?;
             (o.rows, "recomputed", o.made_at, o.skipped)
         }
     };
     let step = p.cfg.step.0.as_secs().max(1) as i64;
-    let actual = Demand::new(app, &p.cfg)
+    let actual = Demand::new(src, &p.cfg)
         .bins(None, Traffic::All, m.spec.start, m.spec.end, step)
         .await?;
     let mut services = Vec::new();
@@ -442,7 +464,7 @@ pub async fn scoring_loop(app: AppState, stop: Arc<std::sync::atomic::AtomicBool
             {
                 continue;
             }
-            match score_milestone(&app, &p, m, t).await {
+            match score_milestone(&app.sources(), &p, m, t).await {
                 Ok(s) => {
                     failed.remove(&m.id);
                     tracing::info!(milestone = %m.spec.name, services = s.services.len(), "Milestone scored.");

@@ -50,12 +50,12 @@ pub async fn rules(State(app): State<AppState>) -> Json<Value> {
                         })
                         .unwrap_or("inactive");
                     let health = core.health.get(&id).cloned().unwrap_or_default();
-                    let super::rules::RuleExpr::Sql { sql } = &r.expr;
                     json!({
                         "id": id,
                         "name": r.alert,
                         "type": "alerting",
-                        "query": sql,
+                        "query": r.expr.describe(),
+                        "expr": r.expr,
                         "duration": r.for_.0.as_secs_f64(),
                         "labels": r.labels,
                         "annotations": r.annotations,

@@ -6,7 +6,7 @@
 //! Rules whose SQL ignores `$__now` (using `now()` instead) would see the present at every step;
 //! the command warns about them.
 
-use super::rules::{Rule, RuleExpr, load, with_now};
+use super::rules::{Rule, load, with_now};
 use super::state::{AlertState, Instances, Sample, step};
 use super::{Labels, Millis, PromDuration, labels_string, parse_time, rfc3339};
 use anyhow::{Context, bail};
@@ -86,7 +86,13 @@ pub fn replay(
     if (to - from) / step_ms > MAX_STEPS {
         bail!("more than {MAX_STEPS} steps; use a larger --step");
     }
-    let RuleExpr::Sql { sql } = &rule.expr;
+    let Some(sql) = rule.expr.sql() else {
+        bail!(
+            "rule {:?} is a {} rule; only SQL rules can be replayed",
+            rule.alert,
+            rule.expr.describe()
+        );
+    };
     let mut instances = Instances::new();
     let mut out = Vec::new();
     let mut t = from;
@@ -166,7 +172,13 @@ pub fn run(args: &AlertsArgs) -> anyhow::Result<()> {
         .or(group.interval)
         .unwrap_or(PromDuration(Duration::from_secs(60)))
         .ms();
-    let RuleExpr::Sql { sql } = &rule.expr;
+    let Some(sql) = rule.expr.sql() else {
+        anyhow::bail!(
+            "rule {:?} is not SQL ({}); `crest alerts test` replays SQL rules only",
+            rule.alert,
+            rule.expr.describe()
+        );
+    };
     if !sql.contains("$__now") {
         eprintln!(
             "warning: rule {:?} does not use $__now, so every step sees the same data",

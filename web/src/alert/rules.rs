@@ -81,9 +81,8 @@ fn ser_duration<S: serde::Serializer>(d: &PromDuration, s: S) -> Result<S::Ok, S
     s.serialize_str(&d.to_string())
 }
 
-/// What a rule evaluates. Only SQL exists today; the forecast-band and headroom kinds (issue 6,
-/// once capacity plans are stored) become further variants that yield the same rows: labels and
-/// a value per active instance, so the state machine, routing and delivery need no change.
+/// What a rule evaluates. Every kind yields the same rows: labels and a value per active
+/// instance, so the state machine, routing and delivery need no change.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RuleExpr {
@@ -92,6 +91,77 @@ pub enum RuleExpr {
         /// The query, with `$__now` placeholders.
         sql: String,
     },
+    /// A service's QPS over the last `window` is above the `quantile` forecast peak of the
+    /// running milestone's plan (labels `service`, `milestone`, `milestone_kind`; value: QPS).
+    ForecastBand {
+        /// `p50`, `p90` or `p99`.
+        quantile: String,
+        /// Window the QPS is measured over.
+        #[serde(serialize_with = "ser_duration")]
+        window: PromDuration,
+    },
+    /// A service's load over the last `window` is above `above` of its capacity: per-instance
+    /// capacity (stress tests or config) × instances serving (label `service`, plus the running
+    /// milestone's; value: the ratio).
+    Headroom {
+        /// Load / capacity above which it fires.
+        above: f64,
+        /// Window the load is measured over.
+        #[serde(serialize_with = "ser_duration")]
+        window: PromDuration,
+    },
+}
+
+impl RuleExpr {
+    /// The SQL, for the kinds that have one.
+    pub fn sql(&self) -> Option<&str> {
+        match self {
+            RuleExpr::Sql { sql } => Some(sql),
+            _ => None,
+        }
+    }
+
+    /// A one-line description, for listings.
+    pub fn describe(&self) -> String {
+        match self {
+            RuleExpr::Sql { sql } => sql.clone(),
+            RuleExpr::ForecastBand { quantile, window } => {
+                format!(
+                    "forecast_band: QPS over {window} above the running milestone's {quantile} forecast peak"
+                )
+            }
+            RuleExpr::Headroom { above, window } => {
+                format!("headroom: load over {window} above {above} of capacity")
+            }
+        }
+    }
+}
+
+/// `forecast_band:` in a rule file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BandSpec {
+    #[serde(default = "default_band")]
+    quantile: String,
+    #[serde(default = "default_window")]
+    window: PromDuration,
+}
+
+/// `headroom:` in a rule file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadroomSpec {
+    above: f64,
+    #[serde(default = "default_window")]
+    window: PromDuration,
+}
+
+fn default_band() -> String {
+    "p99".into()
+}
+
+fn default_window() -> PromDuration {
+    PromDuration(std::time::Duration::from_secs(300))
 }
 
 /// One alerting rule.
@@ -118,7 +188,12 @@ struct RawRule {
     alert: Option<String>,
     #[serde(default)]
     record: Option<String>,
-    expr: String,
+    #[serde(default)]
+    expr: Option<String>,
+    #[serde(default)]
+    forecast_band: Option<BandSpec>,
+    #[serde(default)]
+    headroom: Option<HeadroomSpec>,
     #[serde(default, rename = "for")]
     for_: Option<PromDuration>,
     #[serde(default)]
@@ -139,9 +214,53 @@ impl TryFrom<RawRule> for Rule {
         if alert.trim().is_empty() {
             return Err("rule with an empty `alert:` name".into());
         }
-        if r.expr.trim().is_empty() {
-            return Err(format!("rule {alert:?} has an empty `expr`"));
-        }
+        let expr = match (r.expr, r.forecast_band, r.headroom) {
+            (Some(sql), None, None) => {
+                if sql.trim().is_empty() {
+                    return Err(format!("rule {alert:?} has an empty `expr`"));
+                }
+                RuleExpr::Sql { sql }
+            }
+            (None, Some(b), None) => {
+                if crate::planning::live::band_column(&b.quantile).is_none() {
+                    return Err(format!(
+                        "rule {alert:?}: forecast_band quantile {:?} is not p50, p90 or p99",
+                        b.quantile
+                    ));
+                }
+                if b.window.0.is_zero() {
+                    return Err(format!(
+                        "rule {alert:?}: forecast_band window must be above zero"
+                    ));
+                }
+                RuleExpr::ForecastBand {
+                    quantile: b.quantile,
+                    window: b.window,
+                }
+            }
+            (None, None, Some(h)) => {
+                if !(h.above.is_finite() && h.above > 0.0) {
+                    return Err(format!(
+                        "rule {alert:?}: headroom `above` {} is not a positive ratio",
+                        h.above
+                    ));
+                }
+                if h.window.0.is_zero() {
+                    return Err(format!(
+                        "rule {alert:?}: headroom window must be above zero"
+                    ));
+                }
+                RuleExpr::Headroom {
+                    above: h.above,
+                    window: h.window,
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "rule {alert:?} needs exactly one of `expr` (SQL), `forecast_band` or `headroom`"
+                ));
+            }
+        };
         for k in r.labels.keys().chain(r.annotations.keys()) {
             if !valid_label_name(k) {
                 return Err(format!(
@@ -151,7 +270,7 @@ impl TryFrom<RawRule> for Rule {
         }
         Ok(Rule {
             alert,
-            expr: RuleExpr::Sql { sql: r.expr },
+            expr,
             for_: r.for_.unwrap_or_default(),
             labels: r.labels,
             annotations: r.annotations,
@@ -419,6 +538,23 @@ groups:
                 4,
                 "recording rule",
             ),
+            // two kinds in one rule
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: SELECT 1\n        headroom: {above: 0.8}\n",
+                4,
+                "exactly one of",
+            ),
+            // a band that is not a quantile the plan has
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        forecast_band: {quantile: p75}\n",
+                4,
+                "p75",
+            ),
+            (
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        headroom: {above: -1}\n",
+                4,
+                "positive ratio",
+            ),
         ];
         for (text, line, needle) in cases {
             let e = parse(Path::new("rules/bad.yml"), text).expect_err(text);
@@ -472,11 +608,24 @@ groups:
                 "LatencySLOFastBurn"
             ]
         );
-        for r in &gs[0].rules {
-            let RuleExpr::Sql { sql } = &r.expr;
+        for r in gs[0].rules.iter() {
+            let Some(sql) = r.expr.sql() else { continue };
             assert!(sql.contains("$__now"), "{} must be replayable", r.alert);
             assert!(r.annotations.contains_key("runbook_url"));
         }
+        let cap: Vec<(&str, &RuleExpr)> = gs[1]
+            .rules
+            .iter()
+            .map(|r| (r.alert.as_str(), &r.expr))
+            .collect();
+        assert!(matches!(
+            cap[0],
+            ("QpsAboveForecastBand", RuleExpr::ForecastBand { quantile, .. }) if quantile == "p99"
+        ));
+        assert!(matches!(
+            cap[1],
+            ("HeadroomLow", RuleExpr::Headroom { above, .. }) if *above == 0.85
+        ));
         let am = crate::alert::route::AmConfig::parse(
             include_str!("../../../rules/receivers/alertmanager.yml"),
             &crate::alert::ssrf::Allow::default(),

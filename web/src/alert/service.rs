@@ -131,6 +131,8 @@ pub struct Alerting {
     pub(crate) default_interval: Duration,
     backoff: Backoff,
     pub(crate) core: tokio::sync::Mutex<Core>,
+    /// Milestones and plans for the forecast-band and headroom rules.
+    live: std::sync::OnceLock<(crate::planning::Sources, Arc<crate::planning::Planning>)>,
 }
 
 impl std::fmt::Debug for Alerting {
@@ -190,7 +192,13 @@ impl Alerting {
                 health: BTreeMap::new(),
                 evaluations: 0,
             }),
+            live: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives the forecast-band and headroom rules their data (called once at start).
+    pub fn set_planning(&self, src: crate::planning::Sources, p: Arc<crate::planning::Planning>) {
+        let _ = self.live.set((src, p));
     }
 
     /// Sets `externalURL` when no flag or config gave one (called once the port is known).
@@ -250,14 +258,25 @@ impl Alerting {
         let mut results = Vec::with_capacity(group.rules.len());
         for rule in &group.rules {
             let started = std::time::Instant::now();
-            let samples = match &rule.expr {
-                RuleExpr::Sql { sql } => {
+            let live = self.live.get();
+            let now_s = now.div_euclid(1000);
+            let samples = match (&rule.expr, live) {
+                (RuleExpr::Sql { sql }, _) => {
                     let sql = super::rules::with_now(sql, now);
                     match engine.sql(&sql).await {
                         Ok(r) => samples_from_result(&r),
                         Err(e) => Err(e.to_string()),
                     }
                 }
+                (RuleExpr::ForecastBand { quantile, window }, Some((src, p))) => {
+                    let w = window.0.as_secs() as i64;
+                    crate::planning::live::above_band(src, p, now_s, quantile, w).await
+                }
+                (RuleExpr::Headroom { above, window }, Some((src, p))) => {
+                    let w = window.0.as_secs() as i64;
+                    crate::planning::live::headroom(src, p, now_s, *above, w).await
+                }
+                (_, None) => Err("milestones and plans are not available to this rule".into()),
             };
             results.push((samples, started.elapsed()));
         }

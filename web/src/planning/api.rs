@@ -150,14 +150,14 @@ pub async fn score(
         return Ok(Json(serde_json::to_value(s).map_err(ApiError::internal)?));
     }
     let p = Arc::clone(&app.planning);
-    let s = score_milestone(&app, &p, &m, now()).await?;
+    let s = score_milestone(&app.sources(), &p, &m, now()).await?;
     Ok(Json(serde_json::to_value(s).map_err(ApiError::internal)?))
 }
 
 /// `GET /api/v1/capacity`.
 pub async fn capacity_handler(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let all = blocking(&app.planning, |p| p.store.milestones()).await?;
-    let caps = capacity(&app, &app.planning, &all, now()).await?;
+    let caps = capacity(&app.sources(), &app.planning, &all, now()).await?;
     Ok(Json(json!(caps.into_values().collect::<Vec<_>>())))
 }
 
@@ -188,7 +188,7 @@ pub async fn plan_handler(
     };
     let m = blocking(&app.planning, move |p| p.store.milestone(&key)).await?;
     let p = Arc::clone(&app.planning);
-    let outcome = plan(&app, &p, &m, now()).await?;
+    let outcome = plan(&app.sources(), &p, &m, now()).await?;
     let Some(format) = format else {
         return Ok(
             Json(serde_json::to_value(&outcome).map_err(ApiError::internal)?).into_response(),

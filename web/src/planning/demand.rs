@@ -10,9 +10,9 @@
 //! latency histogram's cumulative `le` buckets, from which p99 is interpolated the way PromQL's
 //! `histogram_quantile` does.
 
+use super::Sources;
 use crate::config::PlanningConfig;
 use crate::error::ApiError;
-use crate::server::AppState;
 use forecast::capacity::{Observation, bucket_quantile};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,13 +54,13 @@ pub enum Traffic {
 
 /// Reads demand and latency for the planner.
 pub struct Demand<'a> {
-    app: &'a AppState,
+    src: &'a Sources,
     cfg: &'a PlanningConfig,
 }
 
-async fn rows(app: &AppState, sql: &str) -> Result<Vec<Map<String, Value>>, ApiError> {
+async fn rows(src: &Sources, sql: &str) -> Result<Vec<Map<String, Value>>, ApiError> {
     tracing::debug!(sql = %sql, "Planning query.");
-    let result = app.engine.sql(sql).await?;
+    let result = src.engine.sql(sql).await?;
     let bytes = tokio::task::spawn_blocking(move || {
         query::encode::encode(query::encode::Format::Json, &result.schema, &result.batches)
     })
@@ -87,13 +87,13 @@ fn text(row: &Map<String, Value>, k: &str) -> String {
 }
 
 impl<'a> Demand<'a> {
-    /// A reader over `app`'s data with `cfg`'s metric and label names.
-    pub fn new(app: &'a AppState, cfg: &'a PlanningConfig) -> Self {
-        Self { app, cfg }
+    /// A reader over `src` with `cfg`'s metric and label names.
+    pub fn new(src: &'a Sources, cfg: &'a PlanningConfig) -> Self {
+        Self { src, cfg }
     }
 
     fn tags(&self, table: &str) -> Option<BTreeSet<String>> {
-        self.app.db.table_schema(table).map(|s| s.tags)
+        self.src.db.table_schema(table).map(|s| s.tags)
     }
 
     /// The rate of `table`'s counter per series and bin, as a subquery with the columns `t` (bin
@@ -205,7 +205,7 @@ impl<'a> Demand<'a> {
             zones = count_distinct(&c.zone_label),
         );
         let mut out: BTreeMap<String, BTreeMap<i64, Bin>> = BTreeMap::new();
-        for r in rows(self.app, &sql).await? {
+        for r in rows(self.src, &sql).await? {
             let t = num(&r, "t") as i64;
             out.entry(text(&r, "service")).or_default().insert(
                 t,
@@ -246,7 +246,7 @@ impl<'a> Demand<'a> {
             svc = ident(&c.service_label),
         );
         let mut per_bin: BTreeMap<String, BTreeMap<i64, Vec<(f64, f64)>>> = BTreeMap::new();
-        for r in rows(self.app, &sql).await? {
+        for r in rows(self.src, &sql).await? {
             let le = text(&r, "le");
             let le = if le == "+Inf" {
                 f64::INFINITY

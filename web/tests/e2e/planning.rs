@@ -12,9 +12,13 @@ use std::process::Command;
 const TOKEN: &str = "plan-secret-token";
 
 fn simulate(s: &Server, calendar: &Path, from: &str, until: &str, step: &str) {
+    simulate_from(s, calendar, "2026-01-01", from, until, step);
+}
+
+fn simulate_from(s: &Server, calendar: &Path, kickoff: &str, from: &str, until: &str, step: &str) {
     let out = Command::new(bin())
         .args(["simulate", "--url", &s.base, "--token", TOKEN])
-        .args(["--seed", "11", "--kickoff", "2026-01-01", "--speed", "0"])
+        .args(["--seed", "11", "--kickoff", kickoff, "--speed", "0"])
         .args(["--start", from, "--until", until, "--backfill", "10d"])
         .args(["--step", step, "--no-traces", "--calendar-out"])
         .arg(calendar)
@@ -459,4 +463,132 @@ fn milestones_capacity_plans_and_scores_from_a_simulated_campaign() {
     let (st, again) = get(&s, "/api/v1/milestones/evening%20check/score");
     assert_eq!(st, 200);
     assert_eq!(again["scored_at"], scored_at, "the stored score is served");
+}
+
+/// The festival capacity rules on live data: a rehearsal running now whose plan forecast half of
+/// the organic traffic fires `QpsAboveForecastBand`; raising its multiplier resolves it; a
+/// capacity of 1 QPS per instance fires `HeadroomLow`.
+#[test]
+fn forecast_band_and_headroom_rules_fire_on_live_data() {
+    use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let config = dir.path().join("crest.toml");
+    std::fs::write(
+        &config,
+        "[planning]\n[planning.services.feed]\nper_instance_qps = 1\n",
+    )
+    .expect("config");
+    let rules = dir.path().join("capacity.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: capacity\n    interval: 1s\n    rules:\n\
+         \x20     - alert: QpsAboveForecastBand\n        forecast_band: {quantile: p99, window: 5m}\n\
+         \x20     - alert: HeadroomLow\n        headroom: {above: 0.85, window: 5m}\n",
+    )
+    .expect("rules");
+    let env = [("CREST_ADMIN_TOKEN", TOKEN)];
+    let s = start(
+        &data,
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "--rules",
+            rules.to_str().expect("utf8"),
+        ],
+        &env,
+    );
+    let now = Utc::now();
+    let hour = now.duration_trunc(Duration::hours(1)).expect("trunc");
+    let t = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let kickoff = (now - Duration::days(20)).format("%Y-%m-%d").to_string();
+    let calendar = dir.path().join("calendar.json");
+    // Three days of hourly history, then minute samples from the last hour to 20 minutes ahead,
+    // so the last complete 5-minute window has data whenever the rules run.
+    simulate_from(
+        &s,
+        &calendar,
+        &kickoff,
+        &t(hour - Duration::days(3)),
+        &t(hour - Duration::hours(1)),
+        "1h",
+    );
+    simulate_from(
+        &s,
+        &calendar,
+        &kickoff,
+        &t(hour - Duration::hours(1)),
+        &t(now + Duration::minutes(20)),
+        "1m",
+    );
+    let window = |m: f64| {
+        json!({"name": "rehearsal now", "kind": "rehearsal",
+               "start": t(now - Duration::minutes(30)), "end": t(now + Duration::hours(2)),
+               "drivers": {"multiplier": m}})
+        .to_string()
+    };
+    let (st, m) = send(&s, "POST", "/api/v1/milestones", &window(0.5));
+    assert_eq!(st, 201, "{m}");
+
+    let firing = |name: &str| -> Vec<Value> {
+        get(&s, "/api/v1/alerts").1["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["labels"]["alertname"] == name && a["state"] == "firing")
+            .collect()
+    };
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {}",
+                get(&s, "/api/v1/rules").1
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    wait_for("the band alert for every service", &|| {
+        firing("QpsAboveForecastBand").len() == 7
+    });
+    let band = firing("QpsAboveForecastBand");
+    let feed = band
+        .iter()
+        .find(|a| a["labels"]["service"] == "feed")
+        .expect("feed");
+    assert_eq!(feed["labels"]["milestone"], "rehearsal now");
+    assert_eq!(feed["labels"]["milestone_kind"], "rehearsal");
+    // Its value is the live QPS: above half the organic forecast, below twice the forecast.
+    let (_, plan) = get(&s, "/api/v1/plans/rehearsal%20now");
+    let row = plan["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["service"] == "feed")
+        .cloned()
+        .expect("feed row");
+    let qps: f64 = feed["value"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| feed["value"].as_f64())
+        .expect("value");
+    assert!(qps > f(&row, "forecast_peak_p99"), "{qps} vs {row}");
+    assert!(qps < 4.0 * f(&row, "forecast_peak_p99"), "{qps} vs {row}");
+    // Only feed has a capacity (1 QPS per instance): only it is out of headroom.
+    wait_for("the headroom alert", &|| firing("HeadroomLow").len() == 1);
+    assert_eq!(firing("HeadroomLow")[0]["labels"]["service"], "feed");
+
+    // A multiplier of 20 puts the band far above the traffic: the alerts resolve.
+    let (st, m) = send(
+        &s,
+        "PUT",
+        "/api/v1/milestones/rehearsal%20now",
+        &window(20.0),
+    );
+    assert_eq!(st, 200, "{m}");
+    wait_for("the band alerts to resolve", &|| {
+        firing("QpsAboveForecastBand").is_empty()
+    });
 }
