@@ -77,6 +77,40 @@ pub struct ReceiverConfig {
     /// Webhooks.
     #[serde(default)]
     pub webhook_configs: Vec<WebhookConfig>,
+    /// Crest: real Alertmanagers the alerts are forwarded to (`POST <url>/api/v2/alerts`, as
+    /// Prometheus does), for teams whose routing lives there.
+    #[serde(default)]
+    pub alertmanager_configs: Vec<AlertmanagerConfig>,
+}
+
+/// An Alertmanager alerts are forwarded to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Base URL, e.g. `http://alertmanager:9093` (the API path is added).
+    pub url: String,
+    /// Per-attempt timeout (default 10s).
+    #[serde(default)]
+    pub timeout: Option<PromDuration>,
+}
+
+impl AlertmanagerConfig {
+    /// The endpoint alerts are posted to.
+    pub fn endpoint(&self) -> String {
+        format!("{}/api/v2/alerts", self.url.trim_end_matches('/'))
+    }
+
+    /// As a delivery target: resolved alerts are always sent, since Alertmanager would keep an
+    /// alert firing until its `endsAt` otherwise.
+    pub fn as_webhook(&self) -> WebhookConfig {
+        WebhookConfig {
+            url: self.endpoint(),
+            send_resolved: true,
+            hmac_secret: None,
+            max_alerts: 0,
+            timeout: self.timeout,
+        }
+    }
 }
 
 /// One webhook integration.
@@ -189,6 +223,10 @@ impl AmConfig {
                 super::ssrf::check_config_url(&w.url, allow)
                     .map_err(|e| format!("receiver {:?}: {e}", r.name))?;
             }
+            for a in &r.alertmanager_configs {
+                super::ssrf::check_config_url(&a.endpoint(), allow)
+                    .map_err(|e| format!("receiver {:?}: alertmanager {e}", r.name))?;
+            }
             if receivers.insert(r.name.clone(), r.clone()).is_some() {
                 return Err(format!("receiver {:?} defined twice", r.name));
             }
@@ -225,6 +263,7 @@ impl AmConfig {
             ReceiverConfig {
                 name: "none".into(),
                 webhook_configs: vec![],
+                alertmanager_configs: vec![],
             },
         );
         Self {

@@ -410,7 +410,21 @@ impl Alerting {
                 .filter(|a| a.resolved())
                 .map(|a| a.fingerprint.clone())
                 .collect();
-            for (wi, w) in receiver.webhook_configs.iter().enumerate() {
+            // Webhooks keep their index in the notification-log key (state written by earlier
+            // versions stays valid); forwarded Alertmanagers are `am<index>`.
+            let integrations = receiver
+                .webhook_configs
+                .iter()
+                .enumerate()
+                .map(|(wi, w)| (wi.to_string(), w.clone(), false))
+                .chain(
+                    receiver
+                        .alertmanager_configs
+                        .iter()
+                        .enumerate()
+                        .map(|(ai, a)| (format!("am{ai}"), a.as_webhook(), true)),
+                );
+            for (wi, w, forward) in integrations {
                 let key = format!("{}/{}/{wi}", f.group_key, receiver.name);
                 if core.inflight.contains(&key) {
                     continue;
@@ -450,7 +464,18 @@ impl Alerting {
                     w.max_alerts,
                 );
                 let status = p.status.to_string();
-                let body = match serde_json::to_vec(&p) {
+                let encoded = if forward {
+                    // Sent again every repeat interval: alive until two of them pass.
+                    let ttl = f
+                        .opts
+                        .repeat_interval
+                        .saturating_mul(2)
+                        .saturating_add(f.opts.group_interval);
+                    serde_json::to_vec(&webhook::postable_alerts(&send, now.saturating_add(ttl)))
+                } else {
+                    serde_json::to_vec(&p)
+                };
+                let body = match encoded {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::error!(error = %e, "Cannot encode a webhook payload.");

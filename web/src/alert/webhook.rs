@@ -131,6 +131,29 @@ pub fn payload(
     }
 }
 
+/// Alertmanager API v2 `postableAlerts` for `alerts`, the body Prometheus posts to
+/// `/api/v2/alerts`. A firing alert's `endsAt` is `firing_until`: Alertmanager resolves it by
+/// itself then unless it is sent again, so a Crest that disappears does not leave it firing.
+pub fn postable_alerts(alerts: &[Alert], firing_until: super::Millis) -> serde_json::Value {
+    serde_json::Value::Array(
+        alerts
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::json!({
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": rfc3339(a.starts_at),
+                    "endsAt": rfc3339(a.ends_at.unwrap_or(firing_until)),
+                });
+                if !a.generator_url.is_empty() {
+                    v["generatorURL"] = serde_json::Value::String(a.generator_url.clone());
+                }
+                v
+            })
+            .collect(),
+    )
+}
+
 /// `sha256=<hex HMAC-SHA256 of body>`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
     // HMAC takes keys of any length; this cannot fail.

@@ -799,3 +799,105 @@ fn shipped_festival_rules_run_and_catch_a_burn() {
         );
     }
 }
+
+/// Crest forwards to Debian's real Alertmanager (`POST /api/v2/alerts`, as Prometheus does), and
+/// Alertmanager delivers its own v4 webhook to the sink: firing, then resolved.
+#[test]
+fn forwards_to_a_real_alertmanager_which_delivers_its_own_webhook() {
+    if !super::interop::required("prometheus-alertmanager") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = Sink::start(0, Mode::Status(200));
+    let am_port = super::interop::free_port();
+    let am_cfg = dir.path().join("alertmanager-real.yml");
+    std::fs::write(
+        &am_cfg,
+        format!(
+            "route:\n  receiver: sink\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: sink\n    webhook_configs:\n      - url: http://127.0.0.1:{}/from-alertmanager\n        send_resolved: true\n",
+            sink.port
+        ),
+    )
+    .expect("am config");
+    let mut am = std::process::Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", am_cfg.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start alertmanager");
+    let ready = format!("http://127.0.0.1:{am_port}/-/ready");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client()
+        .get(&ready)
+        .send()
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "alertmanager did not get ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Crest's own routing sends everything to the forwarding receiver.
+    let crest_am = dir.path().join("crest-am.yml");
+    std::fs::write(
+        &crest_am,
+        format!(
+            "route:\n  receiver: am\n  group_by: [alertname]\n  group_wait: 500ms\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: am\n    alertmanager_configs:\n      - url: http://127.0.0.1:{am_port}\n"
+        ),
+    )
+    .expect("crest am config");
+    let rules = rules_file(dir.path(), "0s");
+    let s = serve(&dir.path().join("data"), &rules, &crest_am);
+    set_probe(&s, "checkout", 50.0);
+    let from_am = |status: &str| -> Option<Value> {
+        sink.got
+            .lock()
+            .expect("got")
+            .iter()
+            .map(|r| r.body.clone())
+            .find(|b| b["status"] == status)
+    };
+    let wait = |status: &str| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(b) = from_am(status) {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "alertmanager never delivered a {status} webhook; crest deliveries: {}",
+                get(&s, "/api/v1/alerts/notifications")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let firing = wait("firing");
+    assert_eq!(firing["version"], "4");
+    assert_eq!(
+        firing["receiver"], "sink",
+        "Alertmanager's own receiver: {firing}"
+    );
+    let alert = &firing["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "ProbeHigh");
+    assert_eq!(alert["labels"]["service"], "checkout");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["annotations"]["summary"], "checkout probe at 50");
+    assert!(
+        alert["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1")),
+        "{alert}"
+    );
+    // The probe drops: Crest sends the resolution, Alertmanager passes it on.
+    set_probe(&s, "checkout", 1.0);
+    let resolved = wait("resolved");
+    assert_eq!(resolved["alerts"][0]["labels"]["service"], "checkout");
+    let _ = am.kill();
+    let _ = am.wait();
+}

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Whether interop tests must run (CI), may be skipped (a developer machine without the peers).
-fn required(peer: &str) -> bool {
+pub fn required(peer: &str) -> bool {
     let found = Command::new(peer)
         .arg("--version")
         .stdout(Stdio::null())
@@ -23,7 +23,7 @@ fn required(peer: &str) -> bool {
     found
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
