@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod dashboards;
 pub mod health;
 pub mod otlp;
 pub mod sql;

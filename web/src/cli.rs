@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// `[planning] milestones_file`.
     #[arg(long)]
     pub milestones: Option<PathBuf>,
+    /// Folder of dashboard YAML files provisioned at start (a missing default folder means
+    /// no dashboards).
+    #[arg(long, default_value = "./dashboards", env = "CREST_DASHBOARDS")]
+    pub dashboards: PathBuf,
     /// Alerting flags.
     #[command(flatten)]
     pub alerting: crate::alert::AlertFlags,
@@ -183,6 +187,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(Arc::new),
         alerting: Arc::clone(&alerting),
         planning,
+        dashboards: Arc::new(
+            if args.dashboards.is_dir() || args.dashboards != PathBuf::from("./dashboards") {
+                crate::dashboards::load_dir(&args.dashboards)
+            } else {
+                crate::dashboards::Dashboards::default()
+            },
+        ),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -198,6 +209,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let scrape_tasks = crate::scrape::spawn(&db, &file.scrape, file.http.max_decoded.0, &stop)?;
     alerting.set_default_external_url(&format!("http://{addr}"));
     alerting.set_planning(state.sources(), Arc::clone(&state.planning));
+    let self_interval = file.self_monitoring.interval.0;
+    let self_task = (!self_interval.is_zero()).then(|| {
+        tokio::spawn(crate::scrape::self_monitor(
+            Arc::clone(&db),
+            Arc::clone(&state.metrics),
+            self_interval,
+            Arc::clone(&stop),
+        ))
+    });
     let mut alert_tasks = alerting.spawn(Arc::clone(&state.engine), Arc::clone(&stop));
     alert_tasks.push(tokio::spawn(crate::planning::scoring_loop(
         state.clone(),
@@ -219,6 +239,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     bg.abort();
     alert_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     scrape_tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    if let Some(t) = &self_task {
+        t.abort();
+    }
     let d = Arc::clone(&db);
     let report = tokio::task::spawn_blocking(move || d.shutdown()).await??;
     tracing::info!(

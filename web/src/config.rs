@@ -34,6 +34,25 @@ pub struct ConfigFile {
     /// Milestones, capacity and plans.
     #[serde(default)]
     pub planning: PlanningConfig,
+    /// Crest's own metrics written into its tables.
+    #[serde(default)]
+    pub self_monitoring: SelfMonitoringConfig,
+}
+
+/// `[self_monitoring]`: Crest's `/metrics` written into `crest_*` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfMonitoringConfig {
+    /// Every this long; `0s` turns it off.
+    pub interval: HumanDuration,
+}
+
+impl Default for SelfMonitoringConfig {
+    fn default() -> Self {
+        Self {
+            interval: HumanDuration(Duration::from_secs(15)),
+        }
+    }
 }
 
 /// `[planning]`: where demand and latency are read from, SLOs and the sizing policy.

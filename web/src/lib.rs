@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backtest_cmd;
 pub mod cli;
 pub mod config;
+pub mod dashboards;
 pub mod error;
 pub mod loadgen;
 pub mod metrics;

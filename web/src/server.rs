@@ -48,6 +48,8 @@ pub struct AppState {
     pub alerting: Arc<crate::alert::Alerting>,
     /// Milestones, plans and scores.
     pub planning: Arc<crate::planning::Planning>,
+    /// Dashboards provisioned at start.
+    pub dashboards: Arc<crate::dashboards::Dashboards>,
 }
 
 impl AppState {
@@ -245,6 +247,30 @@ pub fn route_table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/plans/{milestone}",
             Some(Read),
             get(crate::planning::api::plan_handler),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/dashboards",
+            Some(Read),
+            get(api::dashboards::list),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/dashboards/{uid}",
+            Some(Read),
+            get(api::dashboards::get_one),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/dashboards/{uid}/variables/{name}",
+            Some(Read),
+            get(api::dashboards::variable),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/dashboards/{uid}/panels/{index}",
+            Some(Read),
+            get(api::dashboards::panel),
         ),
         r(
             Method::GET,

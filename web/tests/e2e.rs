@@ -5,6 +5,7 @@ mod e2e {
     pub mod auth;
     pub mod bombs;
     pub mod crash;
+    pub mod dashboards;
     pub mod diskfull;
     pub mod durability;
     pub mod harness;

@@ -1,0 +1,166 @@
+//! Dashboards provisioned from YAML: the shipped ones load, a broken file is reported with file
+//! and line while the others load, and a panel's rows equal what the SQL API answers for the
+//! SQL it expanded to, on data written by `crest simulate`.
+
+use super::harness::{Server, bin, client, start};
+use serde_json::Value;
+use std::process::Command;
+
+const TOKEN: &str = "dash-secret-token";
+
+fn get(s: &Server, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(s.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("send");
+    let st = r.status().as_u16();
+    let text = r.text().expect("text");
+    (
+        st,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[test]
+fn dashboards_load_expand_and_match_the_sql_api() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let dashboards = dir.path().join("dashboards");
+    std::fs::create_dir(&dashboards).expect("mkdir");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards");
+    for e in std::fs::read_dir(shipped).expect("shipped") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, dashboards.join(p.file_name().expect("name"))).expect("copy");
+        }
+    }
+    std::fs::write(
+        dashboards.join("zz-broken.yaml"),
+        "title: Broken\npanels:\n  - title: p\n    type: donut\n    sql: SELECT 1\n",
+    )
+    .expect("broken");
+    let s = start(
+        &dir.path().join("data"),
+        &["--dashboards", dashboards.to_str().expect("utf8")],
+        &[("CREST_ADMIN_TOKEN", TOKEN)],
+    );
+    let out = Command::new(bin())
+        .args(["simulate", "--url", &s.base, "--token", TOKEN])
+        .args(["--seed", "3", "--kickoff", "2026-01-01", "--speed", "0"])
+        .args([
+            "--start",
+            "2026-01-20T10:00:00Z",
+            "--backfill",
+            "2h",
+            "--step",
+            "1m",
+        ])
+        .args(["--traces-per-minute", "2", "--calendar-out"])
+        .arg(dir.path().join("cal.json"))
+        .env_remove("CREST_TOKEN")
+        .output()
+        .expect("simulate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (st, list) = get(&s, "/api/v1/dashboards");
+    assert_eq!(st, 200);
+    let uids: Vec<&str> = list["dashboards"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| d["uid"].as_str().expect("uid"))
+        .collect();
+    assert_eq!(
+        uids,
+        [
+            "capacity",
+            "crest-health",
+            "festival-overview",
+            "service-red"
+        ]
+    );
+    let errors = list["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{list}");
+    assert!(
+        errors[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("zz-broken.yaml")
+    );
+    assert_eq!(errors[0]["line"], 4);
+    assert!(errors[0]["message"].as_str().expect("m").contains("donut"));
+
+    // Every panel of the festival overview answers over the simulated range.
+    let range = "from=2026-01-20T10:00:00Z&to=2026-01-20T12:00:00Z&width=600";
+    let (_, d) = get(&s, "/api/v1/dashboards/festival-overview");
+    let panels = d["panels"].as_array().expect("panels").len();
+    assert!(panels >= 12);
+    for i in 0..panels {
+        let (st, p) = get(
+            &s,
+            &format!("/api/v1/dashboards/festival-overview/panels/{i}?{range}"),
+        );
+        assert_eq!(st, 200, "panel {i}: {p}");
+        assert!(
+            !p["rows"].as_array().expect("rows").is_empty(),
+            "panel {i} ({}) has no rows: {}",
+            d["panels"][i]["title"],
+            p["sql"]
+        );
+    }
+    // Panel 0 with one service: the rows equal the SQL API's answer for the expanded SQL.
+    let (st, p) = get(
+        &s,
+        &format!("/api/v1/dashboards/festival-overview/panels/0?{range}&var-service=feed"),
+    );
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(
+        p["interval_s"], 15,
+        "2 h over 600 px: 12 s, rounded up to 15"
+    );
+    let sql = p["sql"].as_str().expect("sql");
+    assert!(sql.contains("service IN ('feed')"), "{sql}");
+    assert!(sql.contains("\"cluster\" IN ('c1', 'c2', 'c3')"), "{sql}");
+    let direct = super::harness::sql(&s, Some(TOKEN), sql);
+    assert_eq!(p["rows"].as_array().expect("rows"), &direct);
+    assert!(direct.iter().all(|r| r["service"] == "feed"));
+    // A value that tries to break out of its string stays a string.
+    let (st, p) = get(
+        &s,
+        &format!(
+            "/api/v1/dashboards/festival-overview/panels/0?{range}&var-service=feed')%20OR%20(1=1"
+        ),
+    );
+    assert_eq!(st, 200, "{p}");
+    assert!(p["rows"].as_array().expect("rows").is_empty(), "{p}");
+    // Variable choices, and bad input.
+    let (st, v) = get(
+        &s,
+        &format!("/api/v1/dashboards/festival-overview/variables/service?{range}"),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(v.as_array().map(Vec::len), Some(7), "{v}");
+    assert_eq!(get(&s, "/api/v1/dashboards/nope").0, 404);
+    assert_eq!(
+        get(&s, "/api/v1/dashboards/festival-overview/panels/99").0,
+        404
+    );
+    let (st, e) = get(
+        &s,
+        "/api/v1/dashboards/festival-overview/panels/0?from=yesterday",
+    );
+    assert_eq!(st, 400);
+    assert!(
+        e["message"].as_str().expect("m").contains("yesterday"),
+        "{e}"
+    );
+    let (st, _) = get(
+        &s,
+        "/api/v1/dashboards/festival-overview/panels/0?from=now&to=now-1h",
+    );
+    assert_eq!(st, 400);
+}
