@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RULES=${1:-1000}
-GROUPS=${2:-10}
+NGROUPS=${2:-10}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
 cargo build --release -p crest-web --bin crest >/dev/null
 CREST="$CARGO_TARGET_DIR/release/crest"
@@ -29,7 +29,7 @@ kill -TERM $SEED; wait $SEED 2>/dev/null || true
 
 # 2. RULES error-ratio rules over the last 5 minutes, spread over GROUPS groups every 15 s;
 #    each has its own threshold so none is a copy the engine could share.
-python3 - "$RULES" "$GROUPS" >"$W/rules.yml" <<'EOF'
+python3 - "$RULES" "$NGROUPS" >"$W/rules.yml" <<'EOF'
 import sys
 rules, groups = int(sys.argv[1]), int(sys.argv[2])
 print("groups:")
@@ -89,7 +89,7 @@ for _ in $(seq 1 100); do curl -sf 127.0.0.1:$PORT/ready >/dev/null && break; sl
 # 3. Wait for three rounds of every group, then read each group's evaluation time.
 sleep 50
 curl -sf 127.0.0.1:$PORT/api/v1/rules > "$W/rules.json"
-python3 - "$W/rules.json" "$RULES" "$GROUPS" "$SAMPLES" <<'EOF'
+python3 - "$W/rules.json" "$RULES" "$NGROUPS" "$SAMPLES" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))["data"]
 rules, groups, samples = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

@@ -220,7 +220,9 @@ fn span_json(mut row: Map<String, Value>) -> Map<String, Value> {
         _ => Map::new(),
     };
     for (column, _, keys) in PROMOTED_ATTRIBUTES {
-        if let Some(v) = row.remove(column) {
+        if let Some(v) = row.remove(column)
+            && !v.is_null()
+        {
             attrs.insert(keys[0].to_string(), v);
         }
     }
