@@ -188,7 +188,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         alerting: Arc::clone(&alerting),
         planning,
         dashboards: Arc::new(
-            if args.dashboards.is_dir() || args.dashboards != PathBuf::from("./dashboards") {
+            if args.dashboards.is_dir() || args.dashboards != std::path::Path::new("./dashboards") {
                 crate::dashboards::load_dir(&args.dashboards)
             } else {
                 crate::dashboards::Dashboards::default()
@@ -226,7 +226,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, data_dir = %args.data_dir.display(), replayed = rec.replayed_records, "Crest is serving.");
     println!("crest listening on http://{addr}");
-    let app = server::router(state);
+    let app = server::router(state).merge(crate::ui::router(addr));
     let ready_flag = Arc::clone(&ready);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -22,3 +22,4 @@ pub mod ratelimit;
 pub mod scrape;
 pub mod server;
 pub mod simulate;
+pub mod ui;

@@ -269,6 +269,31 @@ fn relabel(mut labels: Vec<(String, String)>, rules: &[Rule]) -> Option<Vec<(Str
     Some(labels)
 }
 
+/// Writes Crest's own `/metrics` into its tables (`crest_*`) every `every`, until `stop`: the
+/// data of the Crest health dashboard, without a token or an HTTP round trip.
+pub async fn self_monitor(
+    db: std::sync::Arc<Db>,
+    metrics: std::sync::Arc<crate::metrics::ServerMetrics>,
+    every: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tick.tick().await;
+        let now_ns = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);
+        let ts_ns = now_ns - now_ns.rem_euclid(1_000_000);
+        let text = metrics.render(&db);
+        let (samples, errors) = prom_text::parse(text.as_bytes(), ts_ns);
+        if let Some(first) = errors.first() {
+            tracing::warn!(first = %first, "Crest's own metrics did not parse.");
+        }
+        if let Err(e) = db.write(samples.into_iter().enumerate().collect()).await {
+            tracing::debug!(error = %e, "Cannot write Crest's own metrics.");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,30 +374,5 @@ mod tests {
             "{:?}",
             got.tags
         );
-    }
-}
-
-/// Writes Crest's own `/metrics` into its tables (`crest_*`) every `every`, until `stop`: the
-/// data of the Crest health dashboard, without a token or an HTTP round trip.
-pub async fn self_monitor(
-    db: std::sync::Arc<Db>,
-    metrics: std::sync::Arc<crate::metrics::ServerMetrics>,
-    every: std::time::Duration,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        tick.tick().await;
-        let now_ns = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);
-        let ts_ns = now_ns - now_ns.rem_euclid(1_000_000);
-        let text = metrics.render(&db);
-        let (samples, errors) = prom_text::parse(text.as_bytes(), ts_ns);
-        if let Some(first) = errors.first() {
-            tracing::warn!(first = %first, "Crest's own metrics did not parse.");
-        }
-        if let Err(e) = db.write(samples.into_iter().enumerate().collect()).await {
-            tracing::debug!(error = %e, "Cannot write Crest's own metrics.");
-        }
     }
 }

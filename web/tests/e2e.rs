@@ -15,4 +15,5 @@ mod e2e {
     pub mod planning;
     pub mod scrape;
     pub mod simulate;
+    pub mod ui;
 }

@@ -159,13 +159,14 @@ pub async fn panel(
             .filter(|(k, _)| k.strip_prefix("var-") == Some(v.name.as_str()))
             .map(|(_, x)| x.clone())
             .collect();
-        let values = if !given.is_empty() && !(given.len() == 1 && given[0] == "$__all") {
+        let asked_all = given.len() == 1 && given[0] == "$__all";
+        let values = if !given.is_empty() && !asked_all {
             given
-        } else if let (Some(def), false) = (&v.default, given.len() == 1) {
+        } else if let (Some(def), false) = (&v.default, asked_all) {
             vec![def.clone()]
         } else {
             let all = choices(&app, d, &v.name, &ctx).await?;
-            if v.multi || given.len() == 1 {
+            if v.multi || asked_all {
                 all
             } else {
                 all.into_iter().take(1).collect()

@@ -106,9 +106,7 @@ impl<'a> Demand<'a> {
         tags: &BTreeSet<String>,
         keep: &[&str],
         filter: &str,
-        from: i64,
-        to: i64,
-        step: i64,
+        (from, to, step): (i64, i64, i64),
     ) -> String {
         let part: Vec<String> = tags.iter().map(|t| ident(t)).collect();
         let keep_cols: String = keep.iter().map(|k| format!(", {}", ident(k))).collect();
@@ -176,7 +174,7 @@ impl<'a> Demand<'a> {
                 keep.push(l);
             }
         }
-        let inc = self.increases(table, &tags, &keep, &filter, from, to, step);
+        let inc = self.increases(table, &tags, &keep, &filter, (from, to, step));
         let count_distinct = |label: &str| {
             if tags.contains(label) {
                 format!(
@@ -239,7 +237,13 @@ impl<'a> Demand<'a> {
                 c.service_label
             )));
         }
-        let inc = self.increases(&table, &tags, &[&c.service_label, "le"], "", from, to, step);
+        let inc = self.increases(
+            &table,
+            &tags,
+            &[&c.service_label, "le"],
+            "",
+            (from, to, step),
+        );
         let sql = format!(
             "SELECT {svc} AS service, t, \"le\" AS le, sum(rate) AS n FROM ({inc}) i \
              GROUP BY {svc}, t, \"le\" ORDER BY 1, 2",
