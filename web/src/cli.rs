@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Override the config's snapshot interval, e.g. 10s.
     #[arg(long)]
     pub snapshot_interval: Option<crate::config::HumanDuration>,
+    /// How often Crest writes its own /metrics into `crest_*` tables (`0s`: never). Overrides
+    /// `[self_monitoring] interval`.
+    #[arg(long, env = "CREST_SELF_MONITORING_INTERVAL")]
+    pub self_monitoring_interval: Option<crate::config::HumanDuration>,
     /// Milestone file (JSON or YAML; a list of milestones or a `crest simulate` calendar)
     /// loaded at start: each milestone is created, or replaced by name. Overrides
     /// `[planning] milestones_file`.
@@ -209,7 +213,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let scrape_tasks = crate::scrape::spawn(&db, &file.scrape, file.http.max_decoded.0, &stop)?;
     alerting.set_default_external_url(&format!("http://{addr}"));
     alerting.set_planning(state.sources(), Arc::clone(&state.planning));
-    let self_interval = file.self_monitoring.interval.0;
+    let self_interval = args
+        .self_monitoring_interval
+        .unwrap_or(file.self_monitoring.interval)
+        .0;
     let self_task = (!self_interval.is_zero()).then(|| {
         tokio::spawn(crate::scrape::self_monitor(
             Arc::clone(&db),

@@ -279,6 +279,8 @@ pub async fn self_monitor(
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The first tick is immediate; the first write comes one interval after start.
+    tick.tick().await;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         tick.tick().await;
         let now_ns = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);

@@ -42,7 +42,10 @@ fn dashboards_load_expand_and_match_the_sql_api() {
     let s = start(
         &dir.path().join("data"),
         &["--dashboards", dashboards.to_str().expect("utf8")],
-        &[("CREST_ADMIN_TOKEN", TOKEN)],
+        &[
+            ("CREST_ADMIN_TOKEN", TOKEN),
+            ("CREST_SELF_MONITORING_INTERVAL", "1s"),
+        ],
     );
     let out = Command::new(bin())
         .args(["simulate", "--url", &s.base, "--token", TOKEN])
@@ -163,4 +166,22 @@ fn dashboards_load_expand_and_match_the_sql_api() {
         "/api/v1/dashboards/festival-overview/panels/0?from=now&to=now-1h",
     );
     assert_eq!(st, 400);
+
+    // Crest's own metrics land in its tables every second here, and the health dashboard's
+    // write-rate panel draws them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (st, p) = get(
+            &s,
+            "/api/v1/dashboards/crest-health/panels/0?from=now-5m&to=now",
+        );
+        if st == 200 && p["rows"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no self-monitoring rows: {st} {p}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }

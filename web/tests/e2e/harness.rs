@@ -28,7 +28,11 @@ pub fn try_start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Resul
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0"])
         .args(extra);
-    cmd.env_remove("CREST_ADMIN_TOKEN").env("CREST_LOG", "info");
+    // Crest's own metrics would add tables and WAL records the tests do not expect (a test
+    // may turn them on through `env`).
+    cmd.env_remove("CREST_ADMIN_TOKEN")
+        .env("CREST_LOG", "info")
+        .env("CREST_SELF_MONITORING_INTERVAL", "0s");
     for (k, v) in env {
         cmd.env(k, v);
     }
