@@ -2,24 +2,13 @@
 //! and line while the others load, and a panel's rows equal what the SQL API answers for the
 //! SQL it expanded to, on data written by `crest simulate`.
 
-use super::harness::{Server, bin, client, start};
+use super::harness::{Server, call, simulate, start};
 use serde_json::Value;
-use std::process::Command;
 
 const TOKEN: &str = "dash-secret-token";
 
 fn get(s: &Server, path: &str) -> (u16, Value) {
-    let r = client()
-        .get(s.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .expect("send");
-    let st = r.status().as_u16();
-    let text = r.text().expect("text");
-    (
-        st,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    call(s, Some(TOKEN), "GET", path, None)
 }
 
 #[test]
@@ -47,26 +36,25 @@ fn dashboards_load_expand_and_match_the_sql_api() {
             ("CREST_SELF_MONITORING_INTERVAL", "1s"),
         ],
     );
-    let out = Command::new(bin())
-        .args(["simulate", "--url", &s.base, "--token", TOKEN])
-        .args(["--seed", "3", "--kickoff", "2026-01-01", "--speed", "0"])
-        .args([
+    simulate(
+        &s,
+        Some(TOKEN),
+        &[
+            "--seed",
+            "3",
+            "--kickoff",
+            "2026-01-01",
             "--start",
             "2026-01-20T10:00:00Z",
             "--backfill",
             "2h",
             "--step",
             "1m",
-        ])
-        .args(["--traces-per-minute", "2", "--calendar-out"])
-        .arg(dir.path().join("cal.json"))
-        .env_remove("CREST_TOKEN")
-        .output()
-        .expect("simulate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--traces-per-minute",
+            "2",
+            "--calendar-out",
+            dir.path().join("cal.json").to_str().expect("utf8"),
+        ],
     );
 
     let (st, list) = get(&s, "/api/v1/dashboards");

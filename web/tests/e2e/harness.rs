@@ -172,3 +172,49 @@ pub fn sql(s: &Server, token: Option<&str>, q: &str) -> Vec<serde_json::Value> {
     assert!(status.is_success(), "{q}: {status} {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{q}: {e}: {text}"))
 }
+
+/// Sends `method path` with an optional bearer token and JSON body; returns the status and the
+/// body as JSON (or as a JSON string when it is not JSON).
+pub fn call(
+    s: &Server,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client().request(m, s.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = req.send().expect("send");
+    let status = r.status().as_u16();
+    let text = r.text().expect("text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// Runs `crest simulate` against `s` with `args` (plus `--speed 0`) and fails the test if it
+/// fails.
+pub fn simulate(s: &Server, token: Option<&str>, args: &[&str]) {
+    let mut cmd = Command::new(bin());
+    cmd.args(["simulate", "--url", &s.base, "--speed", "0"])
+        .args(args)
+        .env_remove("CREST_TOKEN");
+    if let Some(t) = token {
+        cmd.args(["--token", t]);
+    }
+    let out = cmd.output().expect("run crest simulate");
+    assert!(
+        out.status.success(),
+        "crest simulate {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,7 +4,7 @@
 //! ground truth; a plan for an evening window must forecast its peak within 10 %; the plan
 //! exports must read back as CSV, JSON and Parquet; milestones must survive a restart.
 
-use super::harness::{Server, bin, client, sql, start};
+use super::harness::{Server, bin, call, sql, start};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -16,51 +16,36 @@ fn simulate(s: &Server, calendar: &Path, from: &str, until: &str, step: &str) {
 }
 
 fn simulate_from(s: &Server, calendar: &Path, kickoff: &str, from: &str, until: &str, step: &str) {
-    let out = Command::new(bin())
-        .args(["simulate", "--url", &s.base, "--token", TOKEN])
-        .args(["--seed", "11", "--kickoff", kickoff, "--speed", "0"])
-        .args(["--start", from, "--until", until, "--backfill", "10d"])
-        .args(["--step", step, "--no-traces", "--calendar-out"])
-        .arg(calendar)
-        .env_remove("CREST_TOKEN")
-        .output()
-        .expect("run crest simulate");
-    assert!(
-        out.status.success(),
-        "simulate failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let calendar = calendar.to_str().expect("utf8");
+    super::harness::simulate(
+        s,
+        Some(TOKEN),
+        &[
+            "--seed",
+            "11",
+            "--kickoff",
+            kickoff,
+            "--start",
+            from,
+            "--until",
+            until,
+            "--backfill",
+            "10d",
+            "--step",
+            step,
+            "--no-traces",
+            "--calendar-out",
+            calendar,
+        ],
     );
 }
 
 fn get(s: &Server, path: &str) -> (u16, Value) {
-    let r = client()
-        .get(s.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .expect("send");
-    let status = r.status().as_u16();
-    let text = r.text().expect("text");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    call(s, Some(TOKEN), "GET", path, None)
 }
 
 fn send(s: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let r = client()
-        .request(m, s.url(path))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("send");
-    let status = r.status().as_u16();
-    let text = r.text().expect("text");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    call(s, Some(TOKEN), method, path, Some(body))
 }
 
 fn plan_cli(s: &Server, milestone: &str, format: &str, out: Option<&Path>) -> Vec<u8> {

@@ -7,7 +7,7 @@
 //!
 //! Skipped when chromium or chromedriver is missing, unless `CREST_INTEROP=1`.
 
-use super::harness::{Server, bin, client, start, write_lp};
+use super::harness::{Server, client, simulate, start, write_lp};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -207,52 +207,46 @@ const XSS_NAME: &str = "<img src=x onerror=\"window.__pwned=2;alert(2)\">";
 
 fn fill(s: &Server, dir: &Path) {
     // Three days of hourly history (enough for a plan), then two hours at one-minute steps.
-    let out = Command::new(bin())
-        .args(["simulate", "--url", &s.base])
-        .args(["--seed", "5", "--kickoff", "2026-01-01", "--speed", "0"])
-        .args([
+    simulate(
+        s,
+        None,
+        &[
+            "--seed",
+            "5",
+            "--kickoff",
+            "2026-01-01",
             "--start",
             "2026-01-17T00:00:00Z",
             "--until",
             "2026-01-20T09:59:00Z",
-        ])
-        .args([
             "--backfill",
             "4d",
             "--step",
             "1h",
             "--no-traces",
             "--calendar-out",
-        ])
-        .arg(dir.join("cal0.json"))
-        .env_remove("CREST_TOKEN")
-        .output()
-        .expect("simulate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            dir.join("cal0.json").to_str().expect("utf8"),
+        ],
     );
-    let out = Command::new(bin())
-        .args(["simulate", "--url", &s.base])
-        .args(["--seed", "5", "--kickoff", "2026-01-01", "--speed", "0"])
-        .args([
+    simulate(
+        s,
+        None,
+        &[
+            "--seed",
+            "5",
+            "--kickoff",
+            "2026-01-01",
             "--start",
             "2026-01-20T10:00:00Z",
             "--backfill",
             "2h",
             "--step",
             "1m",
-        ])
-        .args(["--traces-per-minute", "2", "--calendar-out"])
-        .arg(dir.join("cal.json"))
-        .env_remove("CREST_TOKEN")
-        .output()
-        .expect("simulate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--traces-per-minute",
+            "2",
+            "--calendar-out",
+            dir.join("cal.json").to_str().expect("utf8"),
+        ],
     );
     // Payloads in a label, a span attribute and a milestone name.
     let (st, body) = write_lp(

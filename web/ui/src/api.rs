@@ -93,22 +93,26 @@ mod imp {
 
     /// GET `path` as JSON.
     pub async fn get(path: &str) -> Result<Value, ApiError> {
-        let r = finish(with_auth(gloo_net::http::Request::get(path)).send().await).await?;
+        let r = request("GET", path, None).await?;
         r.json::<Value>().await.map_err(|e| ApiError {
             status: 0,
             message: e.to_string(),
         })
     }
 
-    /// Sends `body` (JSON) with `method`.
-    pub async fn send(method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
-        let b = match method {
+    /// Sends `method` to `path` with the token and an optional JSON body; a non-2xx answer is
+    /// an error carrying the server's message.
+    async fn request(
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<gloo_net::http::Response, ApiError> {
+        let b = with_auth(match method {
             "POST" => gloo_net::http::Request::post(path),
             "PUT" => gloo_net::http::Request::put(path),
             "DELETE" => gloo_net::http::Request::delete(path),
             _ => gloo_net::http::Request::get(path),
-        };
-        let b = with_auth(b);
+        });
         let r = match body {
             Some(v) => {
                 b.header("Content-Type", "application/json")
@@ -122,25 +126,20 @@ mod imp {
             }
             None => b.send().await,
         };
-        let r = finish(r).await?;
+        finish(r).await
+    }
+
+    /// Sends `body` (JSON) with `method`.
+    pub async fn send(method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+        let r = request(method, path, body).await?;
         let text = r.text().await.unwrap_or_default();
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Runs SQL; rows as JSON objects.
     pub async fn sql(q: &str) -> Result<Vec<Value>, ApiError> {
-        let r = finish(
-            with_auth(gloo_net::http::Request::post("/api/v1/sql?format=json"))
-                .header("Content-Type", "application/json")
-                .body(serde_json::json!({ "sql": q }).to_string())
-                .map_err(|e| ApiError {
-                    status: 0,
-                    message: e.to_string(),
-                })?
-                .send()
-                .await,
-        )
-        .await?;
+        let body = serde_json::json!({ "sql": q });
+        let r = request("POST", "/api/v1/sql?format=json", Some(&body)).await?;
         r.json::<Vec<Value>>().await.map_err(|e| ApiError {
             status: 0,
             message: e.to_string(),
@@ -150,25 +149,8 @@ mod imp {
     /// Fetches `path` (GET, or POST with a JSON body) and saves it as `filename`.
     pub async fn download(path: &str, body: Option<Value>, filename: &str) -> Result<(), ApiError> {
         use wasm_bindgen::JsCast;
-        let b = match &body {
-            Some(_) => gloo_net::http::Request::post(path),
-            None => gloo_net::http::Request::get(path),
-        };
-        let b = with_auth(b);
-        let r = match body {
-            Some(v) => {
-                b.header("Content-Type", "application/json")
-                    .body(v.to_string())
-                    .map_err(|e| ApiError {
-                        status: 0,
-                        message: e.to_string(),
-                    })?
-                    .send()
-                    .await
-            }
-            None => b.send().await,
-        };
-        let r = finish(r).await?;
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let r = request(method, path, body.as_ref()).await?;
         let bytes = r.binary().await.map_err(|e| ApiError {
             status: 0,
             message: e.to_string(),
