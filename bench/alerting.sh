@@ -2,14 +2,14 @@
 # Alerting benchmark: how many SQL rules Crest evaluates per second over 24 h of simulated
 # festival data, and how long a sample takes from its acknowledgement to the webhook.
 # usage: bench/alerting.sh [rules] [groups]     (defaults: 1000 rules in 10 groups)
-# Builds crest in release mode; prints figures, asserts nothing.
+# Builds crest in release mode (CREST=path/to/crest skips the build); prints figures, asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RULES=${1:-1000}
 NGROUPS=${2:-10}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-cargo build --release -p crest-web --bin crest >/dev/null
-CREST="$CARGO_TARGET_DIR/release/crest"
+[ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null
+CREST="${CREST:-$CARGO_TARGET_DIR/release/crest}"
 W=$(mktemp -d /var/tmp/crest-alert-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }

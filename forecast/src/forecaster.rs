@@ -135,8 +135,44 @@ pub struct Forecaster {
 pub struct CandidateScore {
     /// Model name.
     pub model: String,
-    /// Mean MASE over the inner windows (`inf` when it failed to fit).
+    /// Mean MASE over the inner windows (`inf` when it failed to fit or dropped out of the
+    /// race).
     pub mean_mase: f64,
+    /// Inner windows it was scored on.
+    pub windows: usize,
+}
+
+/// Inner windows every candidate of `auto` is scored on before the race drops any.
+pub const RACE_WINDOWS: usize = 3;
+/// How much worse than the leader's mean MASE (a fraction) a candidate may be after
+/// [`RACE_WINDOWS`] and stay in the race.
+pub const RACE_MARGIN: f64 = 0.15;
+
+/// One candidate's progress through the inner windows.
+#[derive(Default)]
+struct Run {
+    paths: Vec<ResidualPath>,
+    mases: Vec<f64>,
+    failed: Option<Error>,
+    dropped: bool,
+}
+
+impl Run {
+    /// Mean of the finite MASEs; 0 when there are none (a constant history: any working
+    /// model ties).
+    fn mean_mase(&self) -> f64 {
+        let finite: Vec<f64> = self
+            .mases
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        if finite.is_empty() {
+            0.0
+        } else {
+            finite.iter().sum::<f64>() / finite.len() as f64
+        }
+    }
 }
 
 /// A forecast plus how the model was chosen.
@@ -210,22 +246,39 @@ impl Forecaster {
                 events,
             })
         };
-        let mut scores = Vec::with_capacity(models.len());
-        let mut residuals: Vec<Vec<ResidualPath>> = Vec::with_capacity(models.len());
-        for m in &models {
-            let mut paths = Vec::with_capacity(inner.len());
-            let mut mases = Vec::with_capacity(inner.len());
-            let mut failed: Option<Error> = None;
-            for w in &inner {
-                if w.train.len() < m.min_train_len() {
+        // Candidates race through the inner windows, most recent first. After the first
+        // `RACE_WINDOWS`, a candidate whose mean MASE is worse than the leader's by more than
+        // `RACE_MARGIN` drops out: it would not be chosen, and its fits are most of the cost.
+        let auto = matches!(self.choice, ModelChoice::Auto);
+        let mut runs: Vec<Run> = models.iter().map(|_| Run::default()).collect();
+        for (wi, w) in inner.iter().enumerate() {
+            if auto && wi == RACE_WINDOWS {
+                let leader = runs
+                    .iter()
+                    .filter(|r| r.failed.is_none() && !r.mases.is_empty())
+                    .map(Run::mean_mase)
+                    .fold(f64::INFINITY, f64::min);
+                if leader.is_finite() {
+                    for r in &mut runs {
+                        if r.failed.is_none() && r.mean_mase() > leader * (1.0 + RACE_MARGIN) {
+                            r.dropped = true;
+                        }
+                    }
+                }
+            }
+            for (m, run) in models.iter().zip(&mut runs) {
+                if run.failed.is_some() || run.dropped || w.train.len() < m.min_train_len() {
                     continue;
                 }
                 let pred = fit_on(m.as_ref(), w.train.clone()).and_then(|f| f.predict(cfg.horizon));
                 let pred = match pred {
                     Ok(p) => p,
                     Err(e) => {
-                        failed = Some(e);
-                        break;
+                        if !auto {
+                            return Err(e);
+                        }
+                        run.failed = Some(e);
+                        continue;
                     }
                 };
                 let actual: Vec<f64> = (w.origin..w.origin + cfg.horizon)
@@ -240,37 +293,28 @@ impl Forecaster {
                 if let Some(scale) =
                     metrics::naive_scale(&organic[w.train.clone()], cfg.shortest_season())
                 {
-                    mases.push(metrics::mase(&actual, &pred, scale));
+                    run.mases.push(metrics::mase(&actual, &pred, scale));
                 }
-                paths.push(ResidualPath {
+                run.paths.push(ResidualPath {
                     grid_start: history.time_at(w.origin).div_euclid(history.step.max(1)),
                     residuals: actual.iter().zip(&pred).map(|(a, p)| a - p).collect(),
                 });
             }
-            let mean_mase = match failed {
-                Some(e) => {
-                    if matches!(self.choice, ModelChoice::Fixed(_)) {
-                        return Err(e);
-                    }
-                    f64::INFINITY
-                }
-                None if paths.is_empty() => f64::INFINITY,
-                None => {
-                    let finite: Vec<f64> = mases.into_iter().filter(|v| v.is_finite()).collect();
-                    if finite.is_empty() {
-                        // Zero scale everywhere (a constant history): any working model ties.
-                        0.0
-                    } else {
-                        finite.iter().sum::<f64>() / finite.len() as f64
-                    }
-                }
-            };
-            scores.push(CandidateScore {
-                model: m.name(),
-                mean_mase,
-            });
-            residuals.push(paths);
         }
+        let scores: Vec<CandidateScore> = models
+            .iter()
+            .zip(&runs)
+            .map(|(m, r)| CandidateScore {
+                model: m.name(),
+                mean_mase: if r.failed.is_some() || r.dropped || r.paths.is_empty() {
+                    f64::INFINITY
+                } else {
+                    r.mean_mase()
+                },
+                windows: r.paths.len(),
+            })
+            .collect();
+        let residuals: Vec<Vec<ResidualPath>> = runs.into_iter().map(|r| r.paths).collect();
         // Best mean inner MASE; ties go to the earlier (simpler) candidate.
         let mut best: Option<usize> = None;
         for (i, s) in scores.iter().enumerate() {

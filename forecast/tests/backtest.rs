@@ -99,7 +99,7 @@ fn every_model_runs_the_protocol_on_bikeshare() {
     let s = bike_slice();
     let mut cfg = small_config();
     cfg.windows = 1;
-    for name in ["snaive24", "mstl", "regression", "ensemble"] {
+    for name in ["snaive24", "mstl", "mstl_fast", "regression", "ensemble"] {
         let choice = ModelChoice::parse(name, &[24, 168]).unwrap();
         let r = backtest(&s, "b", &cfg, &choice, &[], &mut |_, _| {}).unwrap();
         assert_eq!(r.row.model, name);
@@ -156,7 +156,7 @@ fn peak_quantiles_of_a_real_forecast_are_ordered_and_above_the_median_path() {
     .unwrap();
     let out = f.forecast(&s, &[]).unwrap();
     let fc = &out.forecast;
-    assert_eq!(out.scores.len(), 4);
+    assert_eq!(out.scores.len(), 3);
     let q = peak_quantiles(fc, 0..168, &[0.5, 0.9, 0.99]).unwrap();
     assert!(q[0] <= q[1] && q[1] <= q[2], "{q:?}");
     let point_peak = fc.point.iter().copied().fold(f64::MIN, f64::max);
@@ -202,4 +202,32 @@ fn masked_synthetic_load_is_not_learned() {
     let fc = f.forecast(&s, &[]).unwrap().forecast;
     let max = fc.point.iter().copied().fold(f64::MIN, f64::max);
     assert!(max < 200.0, "stress test leaked into the forecast: {max}");
+}
+
+#[test]
+fn auto_drops_a_clearly_worse_candidate_after_the_first_inner_windows() {
+    // A weekly pattern the daily naive cannot follow (weekends are a quarter of weekdays).
+    let y: Vec<f64> = (0..24 * 7 * 20)
+        .map(|i| {
+            let day = 10.0 + 5.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin();
+            let weekend = if (i / 24) % 7 >= 5 { 0.25 } else { 1.0 };
+            day * weekend + 0.1 * ((i * 7919 % 13) as f64 / 13.0)
+        })
+        .collect();
+    let s = Series::from_values(0, 3600, y);
+    let f = Forecaster::new(ForecasterConfig::hourly(), ModelChoice::Auto).unwrap();
+    let out = f.forecast(&s, &[]).unwrap();
+    let by_name = |n: &str| out.scores.iter().find(|c| c.model == n).unwrap();
+    let weekly = by_name("snaive168");
+    let daily = by_name("snaive24");
+    assert_eq!(weekly.windows, 8, "{:?}", out.scores);
+    assert!(weekly.mean_mase.is_finite());
+    assert_eq!(
+        daily.windows,
+        forecast::forecaster::RACE_WINDOWS,
+        "{:?}",
+        out.scores
+    );
+    assert!(daily.mean_mase.is_infinite(), "{:?}", out.scores);
+    assert_ne!(out.forecast.model, "snaive24");
 }

@@ -44,7 +44,8 @@ pub struct BacktestArgs {
     #[arg(long, default_value_t = 8)]
     pub windows: usize,
     /// Models, comma-separated: auto (Crest's own choice), snaive (longest season),
-    /// snaive<period>, mstl, regression, ensemble (mean of snaive and mstl). One output row each.
+    /// snaive<period>, mstl (AutoETS trend), mstl_fast (grid-fitted ETS trend), regression,
+    /// ensemble (mean of snaive and mstl). One output row each.
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     pub model: Vec<String>,
     /// Output format.

@@ -51,6 +51,9 @@ pub struct Regression {
     /// Distinct Fourier frequencies as (harmonic, period), reduced so that duplicates between
     /// seasons (harmonic 7 of a week is harmonic 1 of a day) appear once.
     freqs: Vec<(usize, usize)>,
+    /// `(sin, cos)` of every frequency at every phase of its period, so that a feature row is
+    /// lookups, not trigonometry: `waves[f][g mod p]` for frequency `f = (k, p)`.
+    waves: Vec<Vec<(f64, f64)>>,
     lags: Vec<usize>,
 }
 
@@ -89,9 +92,21 @@ impl Regression {
             .collect();
         lags.sort_unstable();
         lags.dedup();
+        let waves = freqs
+            .iter()
+            .map(|&(k, p)| {
+                (0..p)
+                    .map(|phase| {
+                        let a = std::f64::consts::TAU * k as f64 * phase as f64 / p as f64;
+                        (a.sin(), a.cos())
+                    })
+                    .collect()
+            })
+            .collect();
         Self {
             params,
             freqs,
+            waves,
             lags,
         }
     }
@@ -115,11 +130,10 @@ impl Regression {
             x.push(i as f64 / input.n_train as f64);
         }
         let g = input.grid0 + i as i64;
-        for &(k, p) in &self.freqs {
-            let phase = (g.rem_euclid(p as i64)) as f64 / p as f64;
-            let a = std::f64::consts::TAU * k as f64 * phase;
-            x.push(a.sin());
-            x.push(a.cos());
+        for wave in &self.waves {
+            let (sin, cos) = wave[g.rem_euclid(wave.len() as i64) as usize];
+            x.push(sin);
+            x.push(cos);
         }
         let t = input.start + i as i64 * input.step;
         let d = self.params.event_lead_lag;

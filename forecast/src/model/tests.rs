@@ -111,7 +111,13 @@ fn every_model_forecasts_sine_plus_week_well() {
         sine_week(i) + 0.3 * ((i * 7919 % 13) as f64 / 13.0 - 0.5)
     });
     let scale = crate::metrics::naive_scale(&y[..n], 24).unwrap();
-    for m in candidates(&[24, 168]) {
+    let mut models = candidates(&[24, 168]);
+    models.push(Arc::new(Mstl::new(vec![24, 168])));
+    models.push(Arc::new(Mstl::with_trend(
+        vec![24, 168],
+        MstlTrend::GridEts,
+    )));
+    for m in models {
         let f = m
             .fit(&FitInput {
                 start: 0,
