@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// `[self_monitoring] interval`.
     #[arg(long, env = "CREST_SELF_MONITORING_INTERVAL")]
     pub self_monitoring_interval: Option<crate::config::HumanDuration>,
+    /// How long a dashboard panel's or variable's result is reused for the same expanded SQL
+    /// (`0s`: never). Ranges ending at `now` are aligned to the panel's bucket width, so a
+    /// reload inside one bucket is answered from memory.
+    #[arg(long, env = "CREST_QUERY_CACHE_TTL", default_value = "30s")]
+    pub query_cache_ttl: crate::config::HumanDuration,
     /// Milestone file (JSON or YAML; a list of milestones or a `crest simulate` calendar)
     /// loaded at start: each milestone is created, or replaced by name. Overrides
     /// `[planning] milestones_file`.
@@ -198,6 +203,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 crate::dashboards::Dashboards::default()
             },
         ),
+        query_cache: Arc::new(crate::query_cache::QueryCache::new(512, 200_000)),
+        query_cache_ttl: args.query_cache_ttl.0,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -18,6 +18,7 @@ pub mod error;
 pub mod loadgen;
 pub mod metrics;
 pub mod planning;
+pub mod query_cache;
 pub mod ratelimit;
 pub mod scrape;
 pub mod server;

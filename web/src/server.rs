@@ -50,6 +50,10 @@ pub struct AppState {
     pub planning: Arc<crate::planning::Planning>,
     /// Dashboards provisioned at start.
     pub dashboards: Arc<crate::dashboards::Dashboards>,
+    /// Results of dashboard panel and variable queries, reused for `query_cache_ttl`.
+    pub query_cache: Arc<crate::query_cache::QueryCache>,
+    /// How long a dashboard query's result is reused (zero: never).
+    pub query_cache_ttl: std::time::Duration,
 }
 
 impl AppState {

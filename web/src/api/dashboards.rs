@@ -9,9 +9,15 @@
 //!   `now-6h`, RFC 3339 or Unix ms (defaults: the dashboard's); `width` is the panel's width in
 //!   pixels (default 1000), so `$__interval` gives one bucket per pixel or more; a variable left
 //!   out takes its default (multi: every choice; else the first).
+//!
+//! A range relative to `now` is moved forward to the next multiple of the bucket width, so
+//! every request inside one bucket expands to the same SQL and the results cache
+//! ([`crate::query_cache`]) can answer reloads and auto-refreshes; the last bucket is then the
+//! one still filling.
 
 use crate::dashboards::{Context, Dashboard, expand, interval_for, parse_time};
 use crate::error::ApiError;
+use crate::query_cache::Rows;
 use crate::server::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -33,18 +39,24 @@ fn dashboard<'a>(app: &'a AppState, uid: &str) -> Result<&'a Dashboard, ApiError
         .ok_or_else(|| not_found(format!("no dashboard {uid:?}")))
 }
 
-async fn rows(app: &AppState, sql: &str) -> Result<Vec<Map<String, Value>>, ApiError> {
-    let started = std::time::Instant::now();
-    let result = app.engine.sql(sql).await;
-    app.metrics.observe_query(started.elapsed(), result.is_ok());
-    let result = result?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        query::encode::encode(query::encode::Format::Json, &result.schema, &result.batches)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    serde_json::from_slice(&bytes).map_err(ApiError::internal)
+async fn rows(app: &AppState, sql: &str) -> Result<Rows, ApiError> {
+    app.query_cache
+        .get_or_run(sql, app.query_cache_ttl, || async {
+            let started = std::time::Instant::now();
+            let result = app.engine.sql(sql).await;
+            app.metrics.observe_query(started.elapsed(), result.is_ok());
+            let result = result?;
+            let bytes = tokio::task::spawn_blocking(move || {
+                query::encode::encode(query::encode::Format::Json, &result.schema, &result.batches)
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            let rows: Vec<Map<String, Value>> =
+                serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+            Ok(std::sync::Arc::new(rows))
+        })
+        .await
 }
 
 /// `GET /api/v1/dashboards`.
@@ -67,7 +79,9 @@ pub async fn get_one(
     Ok(Json(serde_json::to_value(d).map_err(ApiError::internal)?))
 }
 
-fn range(d: &Dashboard, q: &HashMap<String, String>) -> Result<(i64, i64), ApiError> {
+/// The request's range in Unix ms; one that ends at `now` is moved forward to the next
+/// multiple of the bucket width that `pixels` gives it.
+fn range(d: &Dashboard, q: &HashMap<String, String>, pixels: u32) -> Result<(i64, i64), ApiError> {
     let now = crate::planning::now() * 1000;
     let from = q.get("from").unwrap_or(&d.from);
     let to = q.get("to").unwrap_or(&d.to);
@@ -78,7 +92,12 @@ fn range(d: &Dashboard, q: &HashMap<String, String>) -> Result<(i64, i64), ApiEr
             "from ({from}) must be before to ({to})"
         )));
     }
-    Ok((f, t))
+    if !to.trim_start().starts_with("now") {
+        return Ok((f, t));
+    }
+    let bucket_ms = interval_for(f, t, pixels) * 1000;
+    let shift = (bucket_ms - t.rem_euclid(bucket_ms)) % bucket_ms;
+    Ok((f + shift, t + shift))
 }
 
 async fn choices(
@@ -112,7 +131,7 @@ pub async fn variable(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let d = dashboard(&app, &uid)?;
-    let (from_ms, to_ms) = range(d, &q)?;
+    let (from_ms, to_ms) = range(d, &q, 1000)?;
     let base = Context {
         from_ms,
         to_ms,
@@ -136,7 +155,6 @@ pub async fn panel(
         ))
     })?;
     let single: HashMap<String, String> = q.iter().cloned().collect();
-    let (from_ms, to_ms) = range(d, &single)?;
     let width: u32 = match single.get("width") {
         Some(w) => w
             .parse()
@@ -147,6 +165,7 @@ pub async fn panel(
             })?,
         None => 1000,
     };
+    let (from_ms, to_ms) = range(d, &single, width)?;
     let mut ctx = Context {
         from_ms,
         to_ms,
@@ -182,6 +201,6 @@ pub async fn panel(
         "from": from_ms,
         "to": to_ms,
         "vars": ctx.vars,
-        "rows": rows,
+        "rows": &*rows,
     })))
 }

@@ -22,7 +22,24 @@ pub async fn ready(State(app): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format 0.0.4.
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let text = app.metrics.render(&app.db);
+    let mut text = app.metrics.render(&app.db);
+    let (hits, misses) = app.query_cache.stats();
+    for (name, help, v) in [
+        (
+            "crest_dashboard_cache_hits_total",
+            "Dashboard panel and variable queries answered from the results cache.",
+            hits,
+        ),
+        (
+            "crest_dashboard_cache_misses_total",
+            "Dashboard panel and variable queries that ran.",
+            misses,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        ));
+    }
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

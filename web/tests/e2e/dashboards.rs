@@ -155,6 +155,29 @@ fn dashboards_load_expand_and_match_the_sql_api() {
     );
     assert_eq!(st, 400);
 
+    // A range ending at now is aligned to the bucket width, so two loads inside one bucket
+    // expand to the same SQL; the second (and every panel's variable lookups after the
+    // first) come from the results cache.
+    let now_range = "/api/v1/dashboards/festival-overview/panels/4?from=now-24h&to=now";
+    let (a, b) = (get(&s, now_range).1, get(&s, now_range).1);
+    let bucket_ms = a["interval_s"].as_i64().expect("interval") * 1000;
+    assert_eq!(bucket_ms, 120_000, "{a}");
+    assert_eq!(a["to"].as_i64().expect("to") % bucket_ms, 0, "{a}");
+    assert_eq!(
+        a["to"].as_i64().expect("to") - a["from"].as_i64().expect("from"),
+        86_400_000
+    );
+    assert!(a["sql"] == b["sql"] || a["to"] != b["to"], "{a} {b}");
+    let (_, metrics) = get(&s, "/metrics");
+    let hits: f64 = metrics
+        .as_str()
+        .expect("metrics text")
+        .lines()
+        .find_map(|l| l.strip_prefix("crest_dashboard_cache_hits_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("cache hits metric");
+    assert!(hits >= 1.0, "{hits}");
+
     // Crest's own metrics land in its tables every second here, and the health dashboard's
     // write-rate panel draws them.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
