@@ -156,3 +156,99 @@ fn metric_any(body: &str, name: &str) -> f64 {
         })
         .unwrap_or(f64::NAN)
 }
+
+/// Crest scrapes Debian's node-exporter itself (a `[[scrape]]` job every second): `up`, the
+/// scrape series, counters with their labels, and node-exporter's own value for a gauge.
+#[test]
+fn crest_scrapes_node_exporter() {
+    if !required("prometheus-node-exporter") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = free_port();
+    let mut peers = Peers(Vec::new());
+    peers.0.push(spawn(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{node}")),
+        &dir.path().join("node.log"),
+    ));
+    let cfg = dir.path().join("crest.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[scrape]]\njob_name = \"node\"\ntargets = [\"127.0.0.1:{node}\"]\ninterval = \"1s\"\n"
+        ),
+    )
+    .expect("config");
+    let s = start(
+        &dir.path().join("crest"),
+        &["--config", cfg.to_str().expect("utf-8")],
+        &[],
+    );
+    let target = format!("127.0.0.1:{node}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let up = loop {
+        let have = sql(&s, None, "SHOW TABLES")
+            .iter()
+            .any(|r| r["table_name"] == "node_cpu_seconds_total");
+        let up = if have {
+            sql(
+                &s,
+                None,
+                "SELECT job, instance, count(*) AS n, min(value) AS lo FROM up GROUP BY job, instance",
+            )
+        } else {
+            Vec::new()
+        };
+        if up.first().is_some_and(|r| r["n"].as_i64() >= Some(3)) || Instant::now() > deadline {
+            break up;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+    assert_eq!(up.len(), 1, "{up:?}; node-exporter log:\n{log}");
+    assert_eq!(up[0]["job"], "node");
+    assert_eq!(up[0]["instance"], target.as_str());
+    assert_eq!(up[0]["lo"], 1.0, "{up:?}");
+    // Hundreds of samples a scrape, and as many rows per scrape as Crest says it scraped.
+    let scraped = sql(
+        &s,
+        None,
+        "SELECT min(value) AS lo FROM scrape_samples_scraped WHERE job = 'node'",
+    );
+    assert!(scraped[0]["lo"].as_f64() > Some(100.0), "{scraped:?}");
+    let dur = sql(
+        &s,
+        None,
+        "SELECT max(value) AS hi FROM scrape_duration_seconds WHERE job = 'node'",
+    );
+    assert!(dur[0]["hi"].as_f64().is_some_and(|d| d > 0.0 && d < 1.0), "{dur:?}");
+    // Counters keep their labels; every CPU reports several modes, never decreasing.
+    let cpu = sql(
+        &s,
+        None,
+        "SELECT cpu, mode, min(value) AS lo, max(value) AS hi, count(*) AS n FROM node_cpu_seconds_total \
+         WHERE job = 'node' GROUP BY cpu, mode ORDER BY cpu, mode",
+    );
+    let modes: std::collections::BTreeSet<&str> =
+        cpu.iter().filter_map(|r| r["mode"].as_str()).collect();
+    assert!(modes.contains("idle") && modes.contains("user"), "{cpu:?}");
+    assert!(
+        cpu.iter().all(|r| r["lo"].as_f64() <= r["hi"].as_f64()),
+        "{cpu:?}"
+    );
+    // A gauge equals what node-exporter serves right now, within what changes in a second.
+    let body = client()
+        .get(format!("http://{target}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("node-exporter metrics");
+    let total = metric(&body, "node_memory_MemTotal_bytes");
+    assert!(total > 0.0, "no MemTotal in node-exporter output");
+    let stored = sql(
+        &s,
+        None,
+        "SELECT max(value) AS v FROM \"node_memory_MemTotal_bytes\" WHERE job = 'node'",
+    );
+    assert_eq!(stored[0]["v"].as_f64(), Some(total), "{stored:?}");
+}
