@@ -222,7 +222,10 @@ fn crest_scrapes_node_exporter() {
         None,
         "SELECT max(value) AS hi FROM scrape_duration_seconds WHERE job = 'node'",
     );
-    assert!(dur[0]["hi"].as_f64().is_some_and(|d| d > 0.0 && d < 1.0), "{dur:?}");
+    assert!(
+        dur[0]["hi"].as_f64().is_some_and(|d| d > 0.0 && d < 1.0),
+        "{dur:?}"
+    );
     // Counters keep their labels; every CPU reports several modes, never decreasing.
     let cpu = sql(
         &s,
