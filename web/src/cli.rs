@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// reload inside one bucket is answered from memory.
     #[arg(long, env = "CREST_QUERY_CACHE_TTL", default_value = "30s")]
     pub query_cache_ttl: crate::config::HumanDuration,
+    /// Address of the OTLP/gRPC listener (`off`: none). Like `--listen`, anything but loopback
+    /// requires a token.
+    #[arg(long, env = "CREST_OTLP_GRPC_LISTEN", default_value = "127.0.0.1:4317")]
+    pub otlp_grpc_listen: String,
     /// Milestone file (JSON or YAML; a list of milestones or a `crest simulate` calendar)
     /// loaded at start: each milestone is created, or replaced by name. Overrides
     /// `[planning] milestones_file`.
@@ -210,6 +214,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let grpc_listener = match args.otlp_grpc_listen.trim() {
+        "off" | "none" | "" => None,
+        a => {
+            let at: std::net::SocketAddr = a.parse().with_context(|| {
+                format!(
+                    "--otlp-grpc-listen {a:?} is not an address such as 127.0.0.1:4317 (or off)"
+                )
+            })?;
+            if state.auth.is_open() && !at.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing to listen for OTLP/gRPC on {at} without any token: set CREST_ADMIN_TOKEN or add [[tokens]] to the config file, or listen on a loopback address"
+                );
+            }
+            Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen for OTLP/gRPC on {at}"))?,
+            )
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let interval = args.snapshot_interval.unwrap_or(s.snapshot_interval).0;
     let bg = tokio::spawn(server::background_loop(
@@ -239,6 +263,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )));
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, data_dir = %args.data_dir.display(), replayed = rec.replayed_records, "Crest is serving.");
+    let grpc_task = match grpc_listener {
+        Some(l) => {
+            let at = l.local_addr()?;
+            tracing::info!(%at, "OTLP/gRPC receiver listening.");
+            println!("crest OTLP/gRPC listening on {at}");
+            let router = crate::api::otlp_grpc::router(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, router).await {
+                    tracing::error!(error = %e, "OTLP/gRPC listener failed.");
+                }
+            }))
+        }
+        None => None,
+    };
     println!("crest listening on http://{addr}");
     let app = server::router(state).merge(crate::ui::router(addr));
     let ready_flag = Arc::clone(&ready);
@@ -254,6 +292,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     alert_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     scrape_tasks.iter().for_each(tokio::task::JoinHandle::abort);
     if let Some(t) = &self_task {
+        t.abort();
+    }
+    if let Some(t) = &grpc_task {
         t.abort();
     }
     let d = Arc::clone(&db);

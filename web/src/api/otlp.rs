@@ -24,8 +24,9 @@ use std::collections::BTreeSet;
 /// How many rejection reasons the `error_message` quotes.
 const MAX_QUOTED_ERRORS: usize = 5;
 
+/// Which OTLP export service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Signal {
+pub(crate) enum Signal {
     Metrics,
     Traces,
 }
@@ -98,16 +99,35 @@ async fn handle(
     }
     let bytes = body::read(headers, body, app.limits).await?;
     let max_decoded = app.limits.max_decoded;
-    let decoded = tokio::task::spawn_blocking(move || {
-        let raw = if enc == "gzip" {
-            body::gunzip(&bytes, max_decoded)?
+    let raw = tokio::task::spawn_blocking(move || {
+        if enc == "gzip" {
+            body::gunzip(&bytes, max_decoded)
         } else if bytes.len() > max_decoded {
-            return Err(ApiError::too_large(format!(
+            Err(ApiError::too_large(format!(
                 "body exceeds the decoded-size limit of {max_decoded} bytes"
-            )));
+            )))
         } else {
-            bytes.to_vec()
-        };
+            Ok(bytes.to_vec())
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let bytes = ingest(&app, who.as_deref(), raw, signal, encoding).await?;
+    Ok(encoded(StatusCode::OK, bytes, encoding))
+}
+
+/// Decodes an uncompressed export request, writes what can be stored and returns the encoded
+/// `Export*ServiceResponse` (with `partial_success` when something was rejected). Shared by
+/// OTLP/HTTP and OTLP/gRPC ([`super::otlp_grpc`]). A request of which nothing can be stored is
+/// a 400.
+pub(crate) async fn ingest(
+    app: &AppState,
+    who: Option<&Principal>,
+    raw: Vec<u8>,
+    signal: Signal,
+    encoding: Encoding,
+) -> Result<Vec<u8>, ApiError> {
+    let decoded = tokio::task::spawn_blocking(move || {
         let decoded = match signal {
             Signal::Metrics => {
                 otlp::decode_metrics(&raw, encoding, ingest::clock::SystemClock.now_ns())
@@ -121,7 +141,7 @@ async fn handle(
 
     let items = decoded.items;
     let mut reasons: Vec<(usize, String)> = decoded.rejected;
-    app.admit(who.as_deref(), decoded.points.len())?;
+    app.admit(who, decoded.points.len())?;
     let outcome = app.db.write(decoded.points).await?;
     reasons.extend(outcome.rejected.into_iter().map(|(i, e)| {
         let what = match signal {
@@ -160,11 +180,10 @@ async fn handle(
         // Nothing in the request can be stored: a permanent error, not a partial success.
         return Err(ApiError::bad_request(message));
     }
-    let bytes = match signal {
+    Ok(match signal {
         Signal::Metrics => otlp::metrics_response(rejected.len(), &message, encoding),
         Signal::Traces => otlp::traces_response(rejected.len(), &message, encoding),
-    };
-    Ok(encoded(StatusCode::OK, bytes, encoding))
+    })
 }
 
 fn encoded(status: StatusCode, bytes: Vec<u8>, encoding: Encoding) -> Response {

@@ -10,6 +10,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The OTLP/gRPC listener's address (an ephemeral port unless a test chose one).
+    pub grpc: Option<String>,
 }
 
 pub fn bin() -> &'static str {
@@ -32,7 +34,8 @@ pub fn try_start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Resul
     // may turn them on through `env`).
     cmd.env_remove("CREST_ADMIN_TOKEN")
         .env("CREST_LOG", "info")
-        .env("CREST_SELF_MONITORING_INTERVAL", "0s");
+        .env("CREST_SELF_MONITORING_INTERVAL", "0s")
+        .env("CREST_OTLP_GRPC_LISTEN", "127.0.0.1:0");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -54,17 +57,22 @@ pub fn try_start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Resul
     });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut grpc = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("crest OTLP/gRPC listening on ") {
+                grpc = Some(addr.to_string());
+            }
             if let Some(addr) = line.strip_prefix("crest listening on ") {
-                let _ = tx.send(addr.to_string());
+                let _ = tx.send((addr.to_string(), grpc.take()));
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(base) => Ok(Server {
+        Ok((base, grpc)) => Ok(Server {
             child,
             base,
             stderr: log,
+            grpc,
         }),
         Err(_) => {
             let _ = child.kill();

@@ -735,16 +735,14 @@ fn oversized_bodies_get_413_and_a_full_buffer_gets_503_with_retry_after() {
 /// `opentelemetry-exporter-otlp-proto-http`; `.ci/run` makes one and sets `CREST_OTEL_VENV`)
 /// exports a trace gzip-compressed and metrics uncompressed; both read back whole through the
 /// trace API and SQL. Skipped without the venv unless `CREST_INTEROP=1`.
-#[test]
-fn python_sdk_exports_read_back_whole() {
+/// The venv's Python when it can import `module` (`.ci/run` makes the venv and sets
+/// `CREST_OTEL_VENV`); `None` (skip) without it, a failure when `CREST_INTEROP=1`.
+fn otel_python(module: &str) -> Option<std::path::PathBuf> {
     let venv =
         std::env::var("CREST_OTEL_VENV").unwrap_or_else(|_| "/var/tmp/crest-otel-venv".into());
     let python = std::path::Path::new(&venv).join("bin/python");
     let usable = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
-        ])
+        .args(["-c", &format!("import opentelemetry.sdk, {module}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -752,23 +750,26 @@ fn python_sdk_exports_read_back_whole() {
     if !usable {
         assert!(
             std::env::var("CREST_INTEROP").as_deref() != Ok("1"),
-            "CREST_INTEROP=1 but {} cannot import the OpenTelemetry SDK",
+            "CREST_INTEROP=1 but {} cannot import {module}",
             python.display()
         );
-        eprintln!("skipping: no OpenTelemetry Python SDK at {venv} (set CREST_OTEL_VENV)");
-        return;
+        eprintln!("skipping: no {module} at {venv} (set CREST_OTEL_VENV)");
+        return None;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = start(dir.path(), &[], &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/otel_interop.py");
-    let mut child = std::process::Command::new(&python)
+    Some(python)
+}
+
+/// Runs one of the interop scripts beside this file; bounded, since the SDK's own timeouts are
+/// 10 s per export. Returns success, stdout and stderr.
+fn run_script(python: &std::path::Path, script: &str, args: &[&str]) -> (bool, String, String) {
+    let script = format!("{}/tests/e2e/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new(python)
         .arg(script)
-        .arg(&s.base)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn python");
-    // Bounded: the SDK's own timeouts are 10 s per export.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while child.try_wait().expect("wait").is_none() {
         if std::time::Instant::now() > deadline {
@@ -778,9 +779,22 @@ fn python_sdk_exports_read_back_whole() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exporter failed:\n{stdout}\n{stderr}");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn python_sdk_exports_read_back_whole() {
+    let Some(python) = otel_python("opentelemetry.exporter.otlp.proto.http") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[], &[]);
+    let (ok, stdout, stderr) = run_script(&python, "otel_interop.py", &[&s.base]);
+    assert!(ok, "exporter failed:\n{stdout}\n{stderr}");
     let sent: Value = serde_json::from_str(stdout.trim()).expect("summary line");
     let trace_id = sent["trace_id"].as_str().expect("trace id");
 
@@ -858,5 +872,62 @@ fn python_sdk_exports_read_back_whole() {
     assert_eq!(
         (rows[0]["value"].as_f64(), rows[0]["cpu"].as_str()),
         (Some(0.25), Some("0"))
+    );
+}
+
+/// The same SDK over OTLP/gRPC on Crest's gRPC listener, with a bearer token: a trace
+/// (gzip-compressed) and metrics read back through the trace API and SQL; a wrong token is
+/// refused (UNAUTHENTICATED) and writes nothing.
+#[test]
+fn python_sdk_exports_over_grpc() {
+    let Some(python) = otel_python("opentelemetry.exporter.otlp.proto.grpc") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[], &[("CREST_ADMIN_TOKEN", "grpc-token")]);
+    let grpc = s.grpc.clone().expect("the gRPC listener's address");
+    let (ok, stdout, stderr) = run_script(&python, "otel_grpc_interop.py", &[&grpc, "nope"]);
+    assert!(!ok, "a wrong token was accepted:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
+    let (ok, stdout, stderr) = run_script(&python, "otel_grpc_interop.py", &[&grpc, "grpc-token"]);
+    assert!(ok, "exporter failed:\n{stdout}\n{stderr}");
+    let sent: Value = serde_json::from_str(stdout.trim()).expect("summary line");
+    let trace_id = sent["trace_id"].as_str().expect("trace id");
+    let r = client()
+        .get(s.url(&format!("/api/v1/traces/{trace_id}")))
+        .bearer_auth("grpc-token")
+        .send()
+        .expect("trace");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().expect("json");
+    let spans = v["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 3, "{v}");
+    let root = spans
+        .iter()
+        .find(|sp| sp.get("parent_span_id").is_none_or(Value::is_null))
+        .expect("root");
+    assert_eq!(root["name"], "Checkout");
+    assert_eq!(root["service_name"], "py-grpc");
+    assert!(
+        spans
+            .iter()
+            .filter(|sp| sp["name"] != "Checkout")
+            .all(|sp| sp["parent_span_id"] == root["span_id"]),
+        "{v}"
+    );
+    let rows = sql(
+        &s,
+        Some("grpc-token"),
+        "SELECT max(value) AS v FROM grpc_requests_total WHERE service_name = 'py-grpc'",
+    );
+    assert_eq!(rows[0]["v"], 6.0, "{rows:?}");
+    let rows = sql(
+        &s,
+        Some("grpc-token"),
+        "SELECT le, max(value) AS n FROM grpc_duration_milliseconds_bucket GROUP BY le ORDER BY n",
+    );
+    assert!(
+        rows.iter().any(|r| r["le"] == "+Inf" && r["n"] == 3.0),
+        "{rows:?}"
     );
 }
