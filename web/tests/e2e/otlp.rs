@@ -931,3 +931,80 @@ fn python_sdk_exports_over_grpc() {
         "{rows:?}"
     );
 }
+
+/// The official OpenTelemetry JS SDK (Node, OTLP/HTTP JSON with chunked bodies): its trace and
+/// counter read back through the trace API and SQL. `.ci/run` installs the packages under
+/// `CREST_OTEL_NODE` (default /var/tmp/crest-otel-node); skipped without them unless
+/// `CREST_INTEROP=1`.
+#[test]
+fn js_sdk_exports_otlp_json() {
+    let dir =
+        std::env::var("CREST_OTEL_NODE").unwrap_or_else(|_| "/var/tmp/crest-otel-node".into());
+    let modules = std::path::Path::new(&dir).join("node_modules");
+    let usable = modules
+        .join("@opentelemetry/exporter-trace-otlp-http")
+        .is_dir()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !usable {
+        assert!(
+            std::env::var("CREST_INTEROP").as_deref() != Ok("1"),
+            "CREST_INTEROP=1 but node or the OpenTelemetry JS packages under {dir} are missing"
+        );
+        eprintln!("skipping: no node or OpenTelemetry JS packages at {dir} (set CREST_OTEL_NODE)");
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let s = start(data.path(), &[], &[("CREST_ADMIN_TOKEN", "js-token")]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/otel_interop.js");
+    let out = std::process::Command::new("timeout")
+        .args(["120", "node", script, &s.base, "js-token"])
+        .env("NODE_PATH", &modules)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exporter failed:\n{stdout}\n{stderr}");
+    let sent: Value = serde_json::from_str(stdout.trim()).expect("summary line");
+    let trace_id = sent["trace_id"].as_str().expect("trace id");
+    let r = client()
+        .get(s.url(&format!("/api/v1/traces/{trace_id}")))
+        .bearer_auth("js-token")
+        .send()
+        .expect("trace");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().expect("json");
+    let spans = v["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 4, "{v}");
+    let root = spans
+        .iter()
+        .find(|sp| sp["name"] == "GET /api/query")
+        .expect("root");
+    assert!(
+        root.get("parent_span_id").is_none_or(Value::is_null),
+        "{root}"
+    );
+    assert_eq!(root["service_name"], "js-interop");
+    assert_eq!(root["attributes"]["http.route"], "/api/query");
+    assert!(
+        spans
+            .iter()
+            .filter(|sp| sp["name"] != "GET /api/query")
+            .all(|sp| sp["parent_span_id"] == root["span_id"]),
+        "{v}"
+    );
+    let rows = sql(
+        &s,
+        Some("js-token"),
+        "SELECT route, value FROM js_requests_total WHERE service_name = 'js-interop'",
+    );
+    // forceFlush and shutdown each collect the cumulative counter: one or two rows, all 5.
+    assert!(!rows.is_empty() && rows.len() <= 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["route"] == "/x" && r["value"] == 5.0),
+        "{rows:?}"
+    );
+}
