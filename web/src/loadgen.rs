@@ -1,8 +1,12 @@
 //! `crest loadgen`: a node-exporter-like workload (about 500 series per host, 15 s interval,
-//! counters and gauges) sent over line protocol or remote write, to Crest or to a peer such as
-//! VictoriaMetrics, reporting samples per second. Bodies are built before the clock starts.
+//! counters and gauges) sent over line protocol, remote write or OTLP/HTTP protobuf, to Crest or
+//! to a peer such as VictoriaMetrics, reporting samples per second; or OTLP/HTTP spans (traces
+//! of eight spans across services, spread over a time range), reporting spans per second.
+//! Bodies are built before the clock starts.
 
 use clap::{Args, ValueEnum};
+use ingest::decode::otlp::proto;
+use prost::Message;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +19,10 @@ pub enum Protocol {
     Lp,
     /// Prometheus remote write 1.0.
     Rw,
+    /// OTLP/HTTP protobuf metrics (`/v1/metrics`): the same series as gauges and monotonic sums.
+    OtlpMetrics,
+    /// OTLP/HTTP protobuf spans (`/v1/traces`): `--spans` spans over `--span-hours`.
+    OtlpTraces,
 }
 
 /// Which server's paths to use.
@@ -65,6 +73,12 @@ pub struct LoadgenArgs {
     /// Seed of the value generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Spans to send with `--protocol otlp-traces` (`--batch` spans per request).
+    #[arg(long, default_value_t = 100_000)]
+    pub spans: usize,
+    /// Hours before now over which the spans' start times spread.
+    #[arg(long, default_value_t = 24)]
+    pub span_hours: i64,
 }
 
 /// One series of the workload: metric name, labels, counter or gauge.
@@ -205,14 +219,30 @@ fn build_bodies(a: &LoadgenArgs) -> (Vec<Vec<u8>>, u64) {
     let mut bodies = Vec::new();
     let mut lp = String::new();
     let mut rw: Vec<ingest::decode::remote_write::Series> = Vec::new();
+    let mut otlp: Vec<proto::Metric> = Vec::new();
     let mut in_batch = 0usize;
     let mut total = 0u64;
     let flush = |lp: &mut String,
                  rw: &mut Vec<ingest::decode::remote_write::Series>,
+                 otlp: &mut Vec<proto::Metric>,
                  bodies: &mut Vec<Vec<u8>>| {
         match a.protocol {
             Protocol::Lp => bodies.push(std::mem::take(lp).into_bytes()),
             Protocol::Rw => bodies.push(ingest::decode::remote_write::encode(rw)),
+            Protocol::OtlpMetrics | Protocol::OtlpTraces => bodies.push(
+                proto::ExportMetricsServiceRequest {
+                    resource_metrics: vec![proto::ResourceMetrics {
+                        resource: Some(proto::Resource {
+                            attributes: vec![kv("service.name", "loadgen")],
+                        }),
+                        scope_metrics: vec![proto::ScopeMetrics {
+                            scope: None,
+                            metrics: std::mem::take(otlp),
+                        }],
+                    }],
+                }
+                .encode_to_vec(),
+            ),
         }
         rw.clear();
     };
@@ -245,17 +275,144 @@ fn build_bodies(a: &LoadgenArgs) -> (Vec<Vec<u8>>, u64) {
                     labels.push(("__name__".into(), s.name.clone()));
                     rw.push((labels, vec![(t, v)]));
                 }
+                Protocol::OtlpMetrics | Protocol::OtlpTraces => {
+                    let point = proto::NumberDataPoint {
+                        attributes: s.labels.iter().map(|(k, v)| kv(k, v)).collect(),
+                        start_time_unix_nano: u64::try_from(start).unwrap_or(0) * 1_000_000,
+                        time_unix_nano: u64::try_from(t).unwrap_or(0) * 1_000_000,
+                        value: Some(proto::number_data_point::Value::AsDouble(v)),
+                        ..Default::default()
+                    };
+                    let data = if s.counter {
+                        proto::metric::Data::Sum(proto::Sum {
+                            data_points: vec![point],
+                            aggregation_temporality: 2,
+                            is_monotonic: true,
+                        })
+                    } else {
+                        proto::metric::Data::Gauge(proto::Gauge {
+                            data_points: vec![point],
+                        })
+                    };
+                    otlp.push(proto::Metric {
+                        name: s.name.clone(),
+                        data: Some(data),
+                        ..Default::default()
+                    });
+                }
             }
             in_batch += 1;
             total += 1;
             if in_batch == a.batch {
-                flush(&mut lp, &mut rw, &mut bodies);
+                flush(&mut lp, &mut rw, &mut otlp, &mut bodies);
                 in_batch = 0;
             }
         }
     }
     if in_batch > 0 {
-        flush(&mut lp, &mut rw, &mut bodies);
+        flush(&mut lp, &mut rw, &mut otlp, &mut bodies);
+    }
+    (bodies, total)
+}
+
+fn kv(key: &str, value: &str) -> proto::KeyValue {
+    proto::KeyValue {
+        key: key.to_string(),
+        value: Some(proto::AnyValue {
+            value: Some(proto::any_value::Value::StringValue(value.to_string())),
+        }),
+    }
+}
+
+/// The services a span may belong to, and each one's operations.
+const SPAN_SERVICES: [(&str, [&str; 3]); 6] = [
+    (
+        "gateway",
+        ["GET /envelope", "POST /envelope/open", "GET /share"],
+    ),
+    ("envelope-grab", ["grab", "reserve", "commit"]),
+    ("envelope-open", ["open", "credit", "notify"]),
+    ("share", ["share", "render", "publish"]),
+    ("account", ["lookup", "balance", "update"]),
+    ("payment", ["authorize", "capture", "refund"]),
+];
+
+/// Spans per trace: a gateway root, then children across the other services.
+const SPANS_PER_TRACE: usize = 8;
+
+/// Builds `--spans` spans in requests of `--batch`, traces of [`SPANS_PER_TRACE`] spans whose
+/// start times spread evenly over the last `--span-hours`.
+fn build_span_bodies(a: &LoadgenArgs) -> (Vec<Vec<u8>>, u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed);
+    let now_ns = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);
+    let range_ns = a.span_hours.max(1) * 3_600_000_000_000;
+    let traces = a.spans.div_ceil(SPANS_PER_TRACE);
+    let per_request = a.batch.max(SPANS_PER_TRACE);
+    let mut bodies = Vec::new();
+    let mut by_service: Vec<Vec<proto::Span>> = vec![Vec::new(); SPAN_SERVICES.len()];
+    let mut in_batch = 0usize;
+    let mut total = 0u64;
+    let flush = |by_service: &mut Vec<Vec<proto::Span>>, bodies: &mut Vec<Vec<u8>>| {
+        let resource_spans = SPAN_SERVICES
+            .iter()
+            .zip(by_service.iter_mut())
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|((service, _), spans)| proto::ResourceSpans {
+                resource: Some(proto::Resource {
+                    attributes: vec![kv("service.name", service)],
+                }),
+                scope_spans: vec![proto::ScopeSpans {
+                    scope: None,
+                    spans: std::mem::take(spans),
+                }],
+            })
+            .collect();
+        bodies.push(proto::ExportTraceServiceRequest { resource_spans }.encode_to_vec());
+    };
+    for t in 0..traces {
+        let start = now_ns - range_ns + (range_ns / traces.max(1) as i64) * t as i64;
+        let trace_id: [u8; 16] = rng.random();
+        let root_id: [u8; 8] = rng.random();
+        let n = SPANS_PER_TRACE.min(a.spans - t * SPANS_PER_TRACE);
+        for i in 0..n {
+            let svc = if i == 0 {
+                0
+            } else {
+                1 + (i - 1) % (SPAN_SERVICES.len() - 1)
+            };
+            let (_, ops) = SPAN_SERVICES[svc];
+            let id: [u8; 8] = if i == 0 { root_id } else { rng.random() };
+            let offset_ns = i as i64 * 1_000_000;
+            let duration_ns: i64 = rng.random_range(1_000_000..200_000_000);
+            let error = rng.random_range(0..100) == 0;
+            by_service[svc].push(proto::Span {
+                trace_id: trace_id.to_vec(),
+                span_id: id.to_vec(),
+                parent_span_id: if i == 0 { Vec::new() } else { root_id.to_vec() },
+                name: ops[i % ops.len()].to_string(),
+                kind: if i == 0 { 2 } else { 3 },
+                start_time_unix_nano: u64::try_from(start + offset_ns).unwrap_or(0),
+                end_time_unix_nano: u64::try_from(start + offset_ns + duration_ns).unwrap_or(0),
+                attributes: vec![
+                    kv("http.route", ops[i % ops.len()]),
+                    kv("region", "cn-north"),
+                ],
+                status: Some(proto::Status {
+                    message: String::new(),
+                    code: if error { 2 } else { 1 },
+                }),
+                ..Default::default()
+            });
+            in_batch += 1;
+            total += 1;
+        }
+        if in_batch >= per_request {
+            flush(&mut by_service, &mut bodies);
+            in_batch = 0;
+        }
+    }
+    if in_batch > 0 {
+        flush(&mut by_service, &mut bodies);
     }
     (bodies, total)
 }
@@ -263,7 +420,11 @@ fn build_bodies(a: &LoadgenArgs) -> (Vec<Vec<u8>>, u64) {
 /// Runs the workload and prints one JSON summary line.
 pub async fn run(a: LoadgenArgs) -> anyhow::Result<()> {
     let built = Instant::now();
-    let (bodies, samples) = build_bodies(&a);
+    let (bodies, samples) = if a.protocol == Protocol::OtlpTraces {
+        build_span_bodies(&a)
+    } else {
+        build_bodies(&a)
+    };
     let bytes: usize = bodies.iter().map(Vec::len).sum();
     eprintln!(
         "loadgen: {} requests, {samples} samples, {bytes} body bytes built in {:.1}s; sending with {} in flight",
@@ -276,6 +437,8 @@ pub async fn run(a: LoadgenArgs) -> anyhow::Result<()> {
         (Protocol::Lp, Target::Crest) => format!("{base}/api/v2/write?bucket=bench&precision=ns"),
         (Protocol::Lp, Target::Victoriametrics) => format!("{base}/write?precision=ns"),
         (Protocol::Rw, _) => format!("{base}/api/v1/write"),
+        (Protocol::OtlpMetrics, _) => format!("{base}/v1/metrics"),
+        (Protocol::OtlpTraces, _) => format!("{base}/v1/traces"),
     };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
@@ -299,11 +462,17 @@ pub async fn run(a: LoadgenArgs) -> anyhow::Result<()> {
                     break;
                 };
                 let mut req = client.post(&url).body(body);
-                if protocol == Protocol::Rw {
-                    req = req
-                        .header("Content-Encoding", "snappy")
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+                match protocol {
+                    Protocol::Rw => {
+                        req = req
+                            .header("Content-Encoding", "snappy")
+                            .header("Content-Type", "application/x-protobuf")
+                            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+                    }
+                    Protocol::OtlpMetrics | Protocol::OtlpTraces => {
+                        req = req.header("Content-Type", "application/x-protobuf");
+                    }
+                    Protocol::Lp => {}
                 }
                 if let Some(t) = &token {
                     req = req.bearer_auth(t);

@@ -1008,3 +1008,65 @@ fn js_sdk_exports_otlp_json() {
         "{rows:?}"
     );
 }
+
+/// `crest loadgen`'s OTLP workloads (the benchmark's) land whole: every span with its trace of
+/// eight and its parent link, and every metric point.
+#[test]
+fn loadgen_otlp_workloads_land_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[], &[("CREST_ADMIN_TOKEN", "lg-token")]);
+    for args in [
+        &["--protocol", "otlp-traces", "--spans", "800", "--batch", "200"][..],
+        &[
+            "--protocol",
+            "otlp-metrics",
+            "--hosts",
+            "1",
+            "--series-per-host",
+            "50",
+            "--samples",
+            "2",
+            "--batch",
+            "40",
+        ][..],
+    ] {
+        let out = std::process::Command::new(super::harness::bin())
+            .args(["loadgen", "--url", &s.base, "--token", "lg-token"])
+            .args(args)
+            .output()
+            .expect("loadgen");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).expect("summary");
+        assert_eq!(summary["errors"], 0, "{summary}");
+    }
+    let rows = sql(
+        &s,
+        Some("lg-token"),
+        "SELECT count(*) AS spans, count(DISTINCT trace_id) AS traces, \
+                count(*) FILTER (WHERE parent_span_id IS NULL) AS roots FROM spans",
+    );
+    assert_eq!(rows[0]["spans"], 800, "{rows:?}");
+    assert_eq!(rows[0]["traces"], 100, "{rows:?}");
+    assert_eq!(rows[0]["roots"], 100, "{rows:?}");
+    let orphans = sql(
+        &s,
+        Some("lg-token"),
+        "SELECT count(*) AS n FROM spans c LEFT JOIN spans p \
+           ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id \
+         WHERE c.parent_span_id IS NOT NULL AND p.span_id IS NULL",
+    );
+    assert_eq!(orphans[0]["n"], 0, "{orphans:?}");
+    let points = sql(
+        &s,
+        Some("lg-token"),
+        "SELECT (SELECT count(*) FROM node_cpu_seconds_total) AS cpu, \
+                (SELECT count(DISTINCT mode) FROM node_cpu_seconds_total) AS modes",
+    );
+    // 50 series per host: the first 50 of 64 CPU series (cpu 0..6 × 8 modes), 2 samples each.
+    assert_eq!(points[0]["cpu"], 100, "{points:?}");
+    assert_eq!(points[0]["modes"], 8, "{points:?}");
+}
