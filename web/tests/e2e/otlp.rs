@@ -1016,7 +1016,14 @@ fn loadgen_otlp_workloads_land_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = start(dir.path(), &[], &[("CREST_ADMIN_TOKEN", "lg-token")]);
     for args in [
-        &["--protocol", "otlp-traces", "--spans", "800", "--batch", "200"][..],
+        &[
+            "--protocol",
+            "otlp-traces",
+            "--spans",
+            "800",
+            "--batch",
+            "200",
+        ][..],
         &[
             "--protocol",
             "otlp-metrics",
