@@ -94,6 +94,17 @@ async fn sql_reads_buffer_and_files_together_and_prunes_by_time() {
     )
     .await;
     assert!(explain.contains("files_pruned=1"), "{explain}");
+    // A filter reaches the Parquet scan (for row-group pruning by statistics and bloom filters),
+    // not only the FilterExec above our scan node.
+    let explain = text(&e, "EXPLAIN SELECT * FROM cpu WHERE host = 'a'").await;
+    let scan = explain
+        .lines()
+        .find(|l| l.contains("DataSourceExec") && l.contains("parquet"))
+        .unwrap_or_else(|| panic!("no Parquet scan: {explain}"));
+    assert!(
+        scan.contains("predicate=") && scan.contains("host@"),
+        "{explain}"
+    );
     let n = e
         .sql(&format!(
             "SELECT * FROM cpu WHERE time >= to_timestamp_nanos({})",
