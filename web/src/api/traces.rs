@@ -34,6 +34,8 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
 /// How far before a window's start a parent (or root) span is looked for.
 const PARENT_LOOKBACK_NS: i64 = 3600 * NS_PER_S;
+/// The dependency join runs over windows of children this long, one after another.
+const DEPENDENCY_CHUNK_NS: i64 = 3600 * NS_PER_S;
 /// Columns whose text is JSON, returned as JSON.
 const JSON_COLUMNS: [&str; 4] = ["attributes", "resource_attributes", "events", "links"];
 
@@ -619,17 +621,52 @@ pub async fn dependencies(
     if !spans.has("parent_span_id") {
         return Ok(Json(serde_json::json!({ "dependencies": [] })));
     }
-    let sql = format!(
-        "SELECT p.service_name AS caller, c.service_name AS callee, COUNT(*) AS calls, \
-         SUM(CASE WHEN c.status_code = 'error' THEN 1 ELSE 0 END) AS errors \
-         FROM {SPANS_TABLE} c JOIN {SPANS_TABLE} p \
-           ON c.trace_id = p.trace_id AND c.parent_span_id = CAST(p.span_id AS VARCHAR) \
-         WHERE {} AND {} AND CAST(p.service_name AS VARCHAR) <> CAST(c.service_name AS VARCHAR) \
-         GROUP BY p.service_name, c.service_name ORDER BY caller, callee",
-        time_filter("c", start, end),
-        time_filter("p", start.saturating_sub(PARENT_LOOKBACK_NS), end),
-    );
-    let deps = rows(&app, sql).await?;
+    // One join per chunk of the window keeps the join's memory bounded by a chunk's spans
+    // (a day of 10 M spans in one self-join is over the per-query pool); the counts add up.
+    let mut edges: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    let mut chunk_start = start;
+    loop {
+        let chunk_end = chunk_start.saturating_add(DEPENDENCY_CHUNK_NS).min(end);
+        // The window's end is inclusive; a chunk's end belongs to the next chunk.
+        let child_filter = if chunk_end == end {
+            time_filter("c", chunk_start, chunk_end)
+        } else {
+            format!(
+                "c.time >= to_timestamp_nanos({chunk_start}) AND c.time < to_timestamp_nanos({chunk_end})"
+            )
+        };
+        let sql = format!(
+            "SELECT p.service_name AS caller, c.service_name AS callee, COUNT(*) AS calls, \
+             SUM(CASE WHEN c.status_code = 'error' THEN 1 ELSE 0 END) AS errors \
+             FROM {SPANS_TABLE} c JOIN {SPANS_TABLE} p \
+               ON c.trace_id = p.trace_id AND c.parent_span_id = CAST(p.span_id AS VARCHAR) \
+             WHERE {} AND {} AND CAST(p.service_name AS VARCHAR) <> CAST(c.service_name AS VARCHAR) \
+             GROUP BY p.service_name, c.service_name",
+            child_filter,
+            time_filter(
+                "p",
+                chunk_start.saturating_sub(PARENT_LOOKBACK_NS),
+                chunk_end
+            ),
+        );
+        for r in rows(&app, sql).await? {
+            let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let count = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let e = edges.entry((text("caller"), text("callee"))).or_default();
+            e.0 += count("calls");
+            e.1 += count("errors");
+        }
+        if chunk_end == end {
+            break;
+        }
+        chunk_start = chunk_end;
+    }
+    let deps: Vec<Value> = edges
+        .into_iter()
+        .map(|((caller, callee), (calls, errors))| {
+            serde_json::json!({ "caller": caller, "callee": callee, "calls": calls, "errors": errors })
+        })
+        .collect();
     Ok(Json(serde_json::json!({ "dependencies": deps })))
 }
 

@@ -657,6 +657,75 @@ fn traces_come_back_whole_by_id_and_feed_search_services_red_and_dependencies() 
     }
 }
 
+/// The dependency join runs hour by hour: an edge whose parent is in the hour before its child
+/// is found, a child exactly on an hour's end is counted once, and the hours add up.
+#[test]
+fn dependencies_add_up_across_the_hours_of_a_long_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[], &[]);
+    const HOUR_MS: u64 = 3_600_000;
+    let (x, y, z) = ([0x11; 16], [0x22; 16], [0x33; 16]);
+    let req = proto::ExportTraceServiceRequest {
+        resource_spans: vec![
+            // x: the child starts exactly where the first hour ends; y: parent and child on
+            // either side of that end; z: in the third hour, with an error.
+            service_spans(
+                "gateway",
+                vec![
+                    span(x, 1, None, "GET /x", 10),
+                    span(y, 1, None, "GET /y", HOUR_MS - 1_000),
+                ],
+            ),
+            service_spans(
+                "cart",
+                vec![
+                    span(x, 2, Some(1), "cart.get", HOUR_MS),
+                    span(y, 2, Some(1), "cart.get", HOUR_MS + 1_000),
+                    span(z, 2, None, "cart.get", 2 * HOUR_MS + 600_000),
+                ],
+            ),
+            service_spans(
+                "payment",
+                vec![span(z, 3, Some(2), "charge", 2 * HOUR_MS + 600_500)],
+            ),
+        ],
+    };
+    let (status, _, body) = post(
+        &s,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        req.encode_to_vec(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let t0 = T / 1_000_000_000;
+    let (status, v) = get_json(
+        &s,
+        &format!(
+            "/api/v1/traces/dependencies?start={t0}&end={}",
+            t0 + 3 * 3600
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["dependencies"],
+        serde_json::json!([
+            {"caller": "cart", "callee": "payment", "calls": 1, "errors": 1},
+            {"caller": "gateway", "callee": "cart", "calls": 2, "errors": 0},
+        ])
+    );
+    // A window that ends on the child at the first hour's end still counts it.
+    let (status, v) = get_json(
+        &s,
+        &format!("/api/v1/traces/dependencies?start={t0}&end={}", t0 + 3600),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["dependencies"],
+        serde_json::json!([{"caller": "gateway", "callee": "cart", "calls": 1, "errors": 0}])
+    );
+}
+
 fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
