@@ -1,17 +1,24 @@
 //! Prometheus scraping: one task per `[[scrape]]` target fetches its exposition every
 //! interval, parses it with [`ingest::decode::prom_text`], adds `job` and `instance`, applies the
-//! job's `metric_relabel` rules and writes the samples plus the synthetic `up`,
-//! `scrape_duration_seconds` and `scrape_samples_scraped` series, all at the scrape timestamp
+//! job's `metric_relabel` rules and writes the samples plus the synthetic series Prometheus
+//! writes (`up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling`, `scrape_series_added`), all at the scrape timestamp
 //! (milliseconds, as Prometheus stamps them).
 //!
-//! A failed fetch (connection refused, timeout, non-2xx status, body over the size limit) writes
-//! `up = 0` and logs the reason. Unparseable lines are logged and skipped; the rest of the scrape
-//! is kept.
+//! A failed scrape writes `up = 0` and logs the reason: connection refused, timeout, non-2xx
+//! status, body over the size limit, or any line of the exposition that does not parse (then,
+//! as in Prometheus, none of its samples is kept).
+//!
+//! No staleness markers are written: Prometheus marks a vanished series with a special NaN,
+//! which SQL aggregates over `value` would take as data. A series that stops is visible as the
+//! end of its rows, and a target that stops answering as `up = 0`.
 
 use crate::config::{RelabelAction, RelabelRule, ScrapeConfig};
 use ingest::Db;
 use ingest::decode::prom_text;
 use ingest::point::{FieldValue, Point};
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -93,43 +100,64 @@ async fn run(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = HashSet::new();
     loop {
         ticker.tick().await;
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        scrape_once(&db, &client, &target).await;
+        scrape_once(&db, &client, &target, &mut seen).await;
     }
 }
 
-/// Scrapes the target once and writes what it got.
-async fn scrape_once(db: &Db, client: &reqwest::Client, target: &Target) {
+/// Scrapes the target once and writes what it got. `seen` holds the series of the previous
+/// successful scrape (hashes of table and tags), for `scrape_series_added`.
+async fn scrape_once(db: &Db, client: &reqwest::Client, target: &Target, seen: &mut HashSet<u64>) {
     let now_ns = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);
     let ts_ns = now_ns - now_ns.rem_euclid(1_000_000);
     let started = Instant::now();
     let fetched = fetch(client, target).await;
     let duration = started.elapsed().as_secs_f64();
     let mut points = Vec::new();
-    let (up, scraped) = match fetched {
-        Ok(body) => {
-            let (samples, errors) = prom_text::parse(&body, ts_ns);
-            if let Some(first) = errors.first() {
-                tracing::warn!(job = %target.job, instance = %target.instance, errors = errors.len(), first = %first, "Skipped unparseable lines of a scrape.");
-            }
-            let scraped = samples.len();
+    let mut scraped = 0;
+    // As in Prometheus, a scrape is whole or nothing: a line that does not parse fails it
+    // (`up` = 0, no sample kept), so a broken exporter shows in `up` instead of losing series
+    // quietly.
+    let up = match fetched.and_then(|body| {
+        let (samples, errors) = prom_text::parse(&body, ts_ns);
+        match errors.first() {
+            Some(first) => Err(format!(
+                "GET {}: the exposition has {} unparseable line(s); first: {first}",
+                target.url,
+                errors.len()
+            )),
+            None => Ok(samples),
+        }
+    }) {
+        Ok(samples) => {
+            scraped = samples.len();
             points.extend(samples.into_iter().filter_map(|p| target_point(p, target)));
-            (1.0, scraped)
+            1.0
         }
         Err(e) => {
             tracing::warn!(job = %target.job, instance = %target.instance, error = %e, "Scrape failed.");
-            (0.0, 0)
+            0.0
         }
     };
+    let kept = points.len();
+    let mut added = 0;
+    if up == 1.0 {
+        let series: HashSet<u64> = points.iter().map(series_hash).collect();
+        added = series.difference(seen).count();
+        *seen = series;
+    }
     #[allow(clippy::cast_precision_loss)]
     let synthetic = [
         ("up", up),
         ("scrape_duration_seconds", duration),
         ("scrape_samples_scraped", scraped as f64),
+        ("scrape_samples_post_metric_relabeling", kept as f64),
+        ("scrape_series_added", added as f64),
     ];
     for (name, value) in synthetic {
         let mut tags = vec![
@@ -155,6 +183,14 @@ async fn scrape_once(db: &Db, client: &reqwest::Client, target: &Target) {
             tracing::warn!(job = %target.job, instance = %target.instance, error = %e, "Cannot write a scrape.");
         }
     }
+}
+
+/// Identifies a series: its table and tags (sorted by `target_point`).
+fn series_hash(p: &Point) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    p.table.hash(&mut h);
+    p.tags.hash(&mut h);
+    h.finish()
 }
 
 /// GETs the exposition, refusing non-2xx answers and bodies over the limit.

@@ -172,6 +172,12 @@ fn crest_scrapes_node_exporter() {
             .arg(format!("--web.listen-address=127.0.0.1:{node}")),
         &dir.path().join("node.log"),
     ));
+    // Crest's first scrape must find node-exporter listening, or that scrape is an `up` = 0.
+    let node_metrics = format!("http://127.0.0.1:{node}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client().get(&node_metrics).send().is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let cfg = dir.path().join("crest.toml");
     std::fs::write(
         &cfg,

@@ -23,8 +23,14 @@ festival_latency_seconds_sum 0.9
 festival_latency_seconds_count 7
 ";
 
-/// Serves `EXPOSITION` on every connection until `stop` is set, then closes the listener.
-fn serve_exposition(stop: Arc<AtomicBool>) -> (String, std::thread::JoinHandle<()>) {
+/// An exposition with one good sample and one line that does not parse.
+const PARTLY_BAD: &str = "broken_good_metric 1\nbroken_bad_metric{code=\"200\" 2\n";
+
+/// Serves `body` on every connection until `stop` is set, then closes the listener.
+fn serve_exposition(
+    stop: Arc<AtomicBool>,
+    body: &'static str,
+) -> (String, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     listener.set_nonblocking(true).expect("nonblocking");
@@ -44,10 +50,10 @@ fn serve_exposition(stop: Arc<AtomicBool>) -> (String, std::thread::JoinHandle<(
                     }
                     let head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        EXPOSITION.len()
+                        body.len()
                     );
                     let _ = conn.write_all(head.as_bytes());
-                    let _ = conn.write_all(EXPOSITION.as_bytes());
+                    let _ = conn.write_all(body.as_bytes());
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
@@ -94,14 +100,16 @@ fn wait_for(
 #[test]
 fn scrape_writes_samples_and_up() {
     let stop = Arc::new(AtomicBool::new(false));
-    let (target, target_thread) = serve_exposition(Arc::clone(&stop));
+    let (target, target_thread) = serve_exposition(Arc::clone(&stop), EXPOSITION);
+    let (broken, broken_thread) = serve_exposition(Arc::clone(&stop), PARTLY_BAD);
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("crest.toml");
     std::fs::write(
         &cfg,
         format!(
             "[[scrape]]\njob_name = \"festival\"\ntargets = [\"{target}\"]\ninterval = \"1s\"\n\
-             [[scrape.metric_relabel]]\nsource_labels = [\"__name__\"]\nregex = \"go_.*\"\naction = \"drop\"\n"
+             [[scrape.metric_relabel]]\nsource_labels = [\"__name__\"]\nregex = \"go_.*\"\naction = \"drop\"\n\
+             [[scrape]]\njob_name = \"broken\"\ntargets = [\"{broken}\"]\ninterval = \"1s\"\n"
         ),
     )
     .expect("config");
@@ -172,6 +180,48 @@ fn scrape_writes_samples_and_up() {
         "SELECT value FROM scrape_duration_seconds WHERE job = 'festival' LIMIT 1",
         |rows| !rows.is_empty(),
     );
+    // After relabelling: go_goroutines is dropped. The first scrape adds all 7 series, a later
+    // one none.
+    let rows = wait_for(
+        &base,
+        "SELECT value FROM scrape_samples_post_metric_relabeling WHERE job = 'festival' ORDER BY time DESC LIMIT 1",
+        |rows| !rows.is_empty(),
+    );
+    assert_eq!(rows[0]["value"].as_f64(), Some(7.0));
+    wait_for(
+        &base,
+        "SELECT value FROM scrape_series_added WHERE job = 'festival' ORDER BY time DESC LIMIT 1",
+        |rows| {
+            rows.first()
+                .is_some_and(|r| r["value"].as_f64() == Some(0.0))
+        },
+    );
+    let rows = wait_for(
+        &base,
+        "SELECT value FROM scrape_series_added WHERE job = 'festival' ORDER BY time LIMIT 1",
+        |rows| !rows.is_empty(),
+    );
+    assert_eq!(rows[0]["value"].as_f64(), Some(7.0));
+
+    // A partly unparseable exposition fails the whole scrape, as in Prometheus: `up` = 0 although
+    // the target answers, and its good line is not kept either.
+    let rows = wait_for(
+        &base,
+        "SELECT instance, value FROM up WHERE job = 'broken' ORDER BY time DESC LIMIT 1",
+        |rows| !rows.is_empty(),
+    );
+    assert_eq!(rows[0]["instance"], broken.as_str());
+    assert_eq!(rows[0]["value"].as_f64(), Some(0.0));
+    let rows = wait_for(
+        &base,
+        "SELECT max(value) AS up, count(*) AS n FROM up WHERE job = 'broken'",
+        |rows| !rows.is_empty(),
+    );
+    assert_eq!(rows[0]["up"].as_f64(), Some(0.0), "{rows:?}");
+    assert!(
+        try_sql(&base, "SELECT * FROM broken_good_metric").is_none_or(|rows| rows.is_empty()),
+        "a failed scrape must not keep its good lines"
+    );
 
     // The drop rule removed go_goroutines: no such table was ever written.
     assert!(
@@ -181,6 +231,7 @@ fn scrape_writes_samples_and_up() {
 
     stop.store(true, Ordering::Relaxed);
     target_thread.join().expect("target thread");
+    broken_thread.join().expect("broken target thread");
     wait_for(
         &base,
         "SELECT value FROM up WHERE job = 'festival' ORDER BY time DESC LIMIT 1",
