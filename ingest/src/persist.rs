@@ -6,7 +6,7 @@ use crate::paths;
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::path::Path;
@@ -18,9 +18,25 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// table) decodes only the pages holding that table's rows.
 pub const PAGE_ROWS: usize = 4 * 1024;
 
-fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+/// Properties for a file of `schema`. Float columns are written without a dictionary (samples
+/// are nearly all distinct, so the dictionary only costs) and with `BYTE_STREAM_SPLIT`, which
+/// puts the bytes of equal significance together so that zstd finds the slowly changing sign,
+/// exponent and high mantissa bytes: on the node-exporter-like benchmark this halves the bytes
+/// per sample (5.2 to 2.8).
+fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
+    let mut b = WriterProperties::builder();
+    for f in schema.fields() {
+        if matches!(
+            f.data_type(),
+            arrow::datatypes::DataType::Float64 | arrow::datatypes::DataType::Float32
+        ) {
+            let path = ColumnPath::from(f.name().as_str());
+            b = b
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+        }
+    }
+    b.set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -63,8 +79,12 @@ fn write_synced(tmp: &Path, batch: &RecordBatch) -> Result<u64> {
         path: tmp.to_path_buf(),
         source,
     };
-    let mut w =
-        ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(pq)?;
+    let mut w = ArrowWriter::try_new(
+        file,
+        batch.schema(),
+        Some(writer_properties(&batch.schema())),
+    )
+    .map_err(pq)?;
     w.write(batch).map_err(pq)?;
     let file = w.into_inner().map_err(pq)?;
     file.sync_all().map_err(|e| Error::io(tmp, e))?;
@@ -87,4 +107,68 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>> {
         out.push(b?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Float64Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use std::sync::Arc;
+
+    #[test]
+    fn floats_are_byte_stream_split_without_a_dictionary_and_read_back_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.parquet");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("value", DataType::Float64, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let values: Vec<Option<f64>> = (0..10_000)
+            .map(|i| (i % 97 != 0).then_some(1e9 + f64::from(i) * 15.5))
+            .chain([Some(f64::NAN), Some(-0.0), Some(f64::INFINITY)])
+            .collect();
+        let n: Vec<i64> = (0..values.len() as i64).collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Float64Array::from(values.clone())),
+                Arc::new(Int64Array::from(n)),
+            ],
+        )
+        .expect("batch");
+        write_parquet(&path, &batch).expect("write");
+
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(&path).expect("open")).expect("reader");
+        let rg = reader.metadata().row_group(0);
+        let value = rg.column(0);
+        assert!(
+            value.encodings().any(|e| e == Encoding::BYTE_STREAM_SPLIT),
+            "{:?}",
+            value.encodings().collect::<Vec<_>>()
+        );
+        assert!(
+            value.dictionary_page_offset().is_none(),
+            "no dictionary for floats"
+        );
+        assert!(
+            rg.column(1).dictionary_page_offset().is_some(),
+            "ints keep theirs"
+        );
+
+        let back = read_parquet(&path).expect("read");
+        let back = arrow::compute::concat_batches(&back[0].schema(), &back).expect("concat");
+        let got = back
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("f64");
+        assert_eq!(got.len(), values.len());
+        for (i, want) in values.iter().enumerate() {
+            let have = (!got.is_null(i)).then(|| got.value(i));
+            assert_eq!(have.map(f64::to_bits), want.map(f64::to_bits), "row {i}");
+        }
+    }
 }
