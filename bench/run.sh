@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Ingest and query benchmark: Crest side by side with VictoriaMetrics on loopback.
 # usage: bench/run.sh [hosts] [samples-per-series]
-# Needs: apt-get install -y victoria-metrics ; builds crest in release mode.
+# Needs: apt-get install -y victoria-metrics ; builds crest in release mode unless
+# CREST=path/to/crest is given.
 # Prints a table of figures; nothing here asserts timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=${1:-20}
 SAMPLES=${2:-40}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-cargo build --release -p crest-web --bin crest >/dev/null
-CREST="$CARGO_TARGET_DIR/release/crest"
+[ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null
+CREST="${CREST:-$CARGO_TARGET_DIR/release/crest}"
 W=$(mktemp -d /var/tmp/crest-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
