@@ -18,11 +18,21 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// table) decodes only the pages holding that table's rows.
 pub const PAGE_ROWS: usize = 4 * 1024;
 
+/// zstd level of float columns: samples are most of a file, and level 15 stores them about 12 %
+/// smaller than level 3 (node-exporter-like data) for about 4 times the compression time, which
+/// snapshots pay in the background (about 1.2 M rows/s, well above any ingest rate here);
+/// decompression is as fast.
+const FLOAT_ZSTD_LEVEL: i32 = 15;
+
+fn float_compression() -> Compression {
+    Compression::ZSTD(ZstdLevel::try_new(FLOAT_ZSTD_LEVEL).unwrap_or_default())
+}
+
 /// Properties for a file of `schema`. Float columns are written without a dictionary (samples
 /// are nearly all distinct, so the dictionary only costs) and with `BYTE_STREAM_SPLIT`, which
 /// puts the bytes of equal significance together so that zstd finds the slowly changing sign,
 /// exponent and high mantissa bytes: on the node-exporter-like benchmark this halves the bytes
-/// per sample (5.2 to 2.8).
+/// per sample (5.2 to 2.8). They also get a higher zstd level (see [`FLOAT_ZSTD_LEVEL`]).
 fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
     let mut b = WriterProperties::builder();
     for f in schema.fields() {
@@ -33,7 +43,8 @@ fn writer_properties(schema: &arrow::datatypes::Schema) -> WriterProperties {
             let path = ColumnPath::from(f.name().as_str());
             b = b
                 .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+                .set_column_encoding(path.clone(), Encoding::BYTE_STREAM_SPLIT)
+                .set_column_compression(path, float_compression());
         }
     }
     b.set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
