@@ -379,3 +379,62 @@ fn series_cardinality_limit_refuses_only_new_series() {
     assert_eq!(rows[0]["n"], 2);
     assert_eq!(rows[2]["n"], 2);
 }
+
+/// The UI bundle is served gzip-compressed to browsers that accept it, identical once
+/// decompressed, and a reload with the ETag is a 304 without a body.
+#[test]
+fn ui_bundle_is_gzipped_and_revalidated_by_etag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start(dir.path(), &[], &[]);
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = client().get(s.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().expect("get")
+    };
+    for (path, content_type) in [
+        ("/pkg/client_bg.wasm", "application/wasm"),
+        ("/pkg/client.js", "text/javascript; charset=utf-8"),
+        ("/ui/crest.css", "text/css; charset=utf-8"),
+    ] {
+        let plain = get(path, &[]);
+        assert_eq!(plain.status(), 200, "{path}");
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        assert_eq!(plain.headers()["content-type"], content_type);
+        let etag = plain.headers()["etag"].to_str().expect("etag").to_string();
+        let plain = plain.bytes().expect("body");
+
+        let gz = get(path, &[("accept-encoding", "br;q=1.0, gzip;q=0.8")]);
+        assert_eq!(gz.status(), 200);
+        assert_eq!(gz.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(gz.headers()["vary"], "accept-encoding");
+        assert_eq!(gz.headers()["etag"].to_str().expect("etag"), etag);
+        let gz = gz.bytes().expect("body");
+        assert!(
+            gz.len() < plain.len(),
+            "{path}: {} >= {}",
+            gz.len(),
+            plain.len()
+        );
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped)
+            .expect("gunzip");
+        assert!(
+            unzipped == plain,
+            "{path}: the gzip form differs once decompressed"
+        );
+
+        let refused = get(path, &[("accept-encoding", "gzip;q=0")]);
+        assert!(
+            refused.headers().get("content-encoding").is_none(),
+            "{path}"
+        );
+
+        let again = get(path, &[("if-none-match", &etag)]);
+        assert_eq!(again.status(), 304, "{path}");
+        assert!(again.bytes().expect("body").is_empty());
+        let other = get(path, &[("if-none-match", "\"stale\"")]);
+        assert_eq!(other.status(), 200, "{path}");
+    }
+}
