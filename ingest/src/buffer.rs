@@ -12,7 +12,12 @@ use arrow::array::{
     StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{Int32Type, SchemaRef};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+/// Hash maps keyed by series and names: foldhash (randomly seeded per process) instead of SipHash,
+/// which was a visible share of the write path.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::sync::Arc;
 
 /// Nanoseconds in one hour, the partition width.
@@ -277,7 +282,7 @@ impl TableBuffer {
         // Strings only the interner still holds (span ids, ...) go with their last partition.
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         Some(Partition {
-            series: HashMap::new(),
+            series: HashMap::default(),
             ..part
         })
     }

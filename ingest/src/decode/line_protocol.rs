@@ -284,11 +284,15 @@ fn quote(text: &str) -> String {
 
 /// Whether `s` contains a control character (C0, DEL or C1).
 fn has_control(s: &str) -> bool {
-    if s.is_ascii() {
-        s.bytes().any(|c| c < 0x20 || c == 0x7f)
-    } else {
-        s.chars().any(char::is_control)
+    // One pass over the bytes; only text with non-ASCII (where C1 controls may hide) decodes.
+    let mut ascii = true;
+    for c in s.bytes() {
+        if c < 0x20 || c == 0x7f {
+            return true;
+        }
+        ascii &= c < 0x80;
     }
+    !ascii && s.chars().any(char::is_control)
 }
 
 /// Rules shared by measurements, tag keys and field keys, checked on the raw token (escapes

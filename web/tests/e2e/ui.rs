@@ -542,3 +542,145 @@ fn every_page_renders_hydrates_and_shows_the_api_figures() {
     assert!(errors.is_empty(), "console errors: {errors:?}");
     d.no_alert_open();
 }
+
+/// On a server with a token, the UI asks for it, works once it is given, and a drag across a
+/// time-series chart zooms the dashboard to the dragged range (in the URL, and refetched).
+#[test]
+fn token_sign_in_then_drag_to_zoom() {
+    if !available() {
+        eprintln!("skipping: chromium/chromedriver not installed");
+        return;
+    }
+    const TOKEN: &str = "zoom-s3cret";
+    const FROM_MS: i64 = 1_768_903_200_000; // 2026-01-20T10:00:00Z
+    const TO_MS: i64 = FROM_MS + 2 * 3_600_000;
+    let dir = tempfile::tempdir().expect("tmp");
+    let boards = dir.path().join("dashboards");
+    std::fs::create_dir_all(&boards).expect("dashboards dir");
+    std::fs::write(
+        boards.join("zoom.yaml"),
+        "title: Zoom\nuid: zoom\nfrom: now-1h\nto: now\npanels:\n  - title: Temperature\n    type: timeseries\n    sql: |\n      \
+         SELECT date_bin(INTERVAL $__interval, time, TIMESTAMP '1970-01-01T00:00:00Z') AS time, avg(value) AS temp\n      \
+         FROM temperature WHERE $__timeFilter GROUP BY 1 ORDER BY 1\n",
+    )
+    .expect("dashboard");
+    let s = start(
+        &dir.path().join("data"),
+        &["--dashboards", boards.to_str().expect("utf8")],
+        &[("CREST_ADMIN_TOKEN", TOKEN)],
+    );
+    let lines: String = (0..120)
+        .map(|m| {
+            format!(
+                "temperature,room=a value={} {}\n",
+                20 + m % 7,
+                (FROM_MS + m * 60_000) * 1_000_000
+            )
+        })
+        .collect();
+    assert_eq!(
+        write_lp(&s, None, &lines).0,
+        401,
+        "the server wants a token"
+    );
+    assert_eq!(write_lp(&s, Some(TOKEN), &lines).0, 204);
+
+    let d = Driver::start(dir.path());
+    d.go(&s.url(&format!("/d/zoom?from={FROM_MS}&to={TO_MS}")));
+    d.wait(
+        "the sign-in form",
+        "document.querySelector('form.signin input#token') !== null",
+    );
+    assert_eq!(
+        d.script("return document.querySelectorAll('section[data-panel] svg path').length;"),
+        json!(0),
+        "nothing is drawn without the token"
+    );
+    let find = |css: &str| -> String {
+        let v = d.call(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    };
+    let input = find("form.signin input#token");
+    d.call(
+        reqwest::Method::POST,
+        &format!("/element/{input}/value"),
+        Some(json!({ "text": TOKEN })),
+    );
+    let button = find("form.signin button[type=submit]");
+    d.call(
+        reqwest::Method::POST,
+        &format!("/element/{button}/click"),
+        None,
+    );
+    d.wait(
+        "the panel drawn with the token",
+        "document.querySelectorAll('section[data-panel] svg path').length > 0 && document.querySelector('form.signin') === null",
+    );
+    assert_eq!(
+        d.script("return sessionStorage.getItem('crest-token');"),
+        json!(TOKEN)
+    );
+
+    // Drag from a quarter to three quarters of the plot area.
+    let rect = d.script(
+        "const r = document.querySelector('section[data-panel] rect.overlay').getBoundingClientRect(); \
+         return [r.left, r.top, r.width, r.height];",
+    );
+    let r: Vec<f64> = serde_json::from_value(rect).expect("rect");
+    let (y, x1, x2) = (
+        (r[1] + r[3] / 2.0).round(),
+        (r[0] + 0.25 * r[2]).round(),
+        (r[0] + 0.75 * r[2]).round(),
+    );
+    d.call(
+        reqwest::Method::POST,
+        "/actions",
+        Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "duration": 0, "x": x1 as i64, "y": y as i64, "origin": "viewport"},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerMove", "duration": 150, "x": x2 as i64, "y": y as i64, "origin": "viewport"},
+                {"type": "pointerUp", "button": 0}
+            ]}]})),
+    );
+    let search = d.wait(
+        "the zoomed range in the URL",
+        &format!("!location.search.includes('from={FROM_MS}') && location.search"),
+    );
+    let search = search.as_str().expect("search").to_string();
+    let param = |name: &str| -> i64 {
+        search
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no numeric {name} in {search}"))
+    };
+    let (from, to) = (param("from"), param("to"));
+    let span = TO_MS - FROM_MS;
+    let near = |got: i64, want: i64| (got - want).abs() < span / 50;
+    assert!(
+        near(from, FROM_MS + span / 4) && near(to, FROM_MS + 3 * span / 4),
+        "zoomed to {from}..{to}, expected about {}..{}",
+        FROM_MS + span / 4,
+        FROM_MS + 3 * span / 4
+    );
+    // The panel is fetched again for the new range and drawn.
+    d.wait(
+        "the panel redrawn for the zoomed range",
+        "document.querySelectorAll('section[data-panel] svg path').length > 0",
+    );
+    assert!(
+        d.console_errors().is_empty(),
+        "console errors: {:?}",
+        d.console_errors()
+    );
+}
