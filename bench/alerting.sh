@@ -7,13 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RULES=${1:-1000}
 NGROUPS=${2:-10}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-[ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null
-CREST="${CREST:-$CARGO_TARGET_DIR/release/crest}"
-W=$(mktemp -d /var/tmp/crest-alert-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
+BENCH=alert-bench
+. bench/lib.sh
 PORT=18096
 SINK=18097
 

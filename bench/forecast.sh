@@ -10,9 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${1:-auto,snaive,snaive24,mstl,regression,ensemble}
 DATA=${2:-../shared/data}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-[ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null
-CREST="${CREST:-$CARGO_TARGET_DIR/release/crest}"
+BENCH=forecast-bench
+. bench/lib.sh
 COMMON=(--seasons 24,168 --horizon 168 --windows 8 --model "$MODELS" --format csv)
 
 run() { "$CREST" backtest "${COMMON[@]}" "$@"; }

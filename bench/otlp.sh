@@ -7,13 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPANS=${1:-10000000}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-[ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null
-CREST="${CREST:-$CARGO_TARGET_DIR/release/crest}"
-W=$(mktemp -d /var/tmp/crest-otlp-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
+BENCH=otlp-bench
+. bench/lib.sh
 PORT=18116
 URL=http://127.0.0.1:$PORT
 "$CREST" serve --data-dir "$W/data" --listen 127.0.0.1:$PORT --otlp-grpc-listen off >"$W/serve.log" 2>&1 &

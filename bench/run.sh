@@ -8,13 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=${1:-20}
 SAMPLES=${2:-40}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-[ -n "${CREST:-}" ] || cargo build --release -p crest-web --bin crest >/dev/null
-CREST="${CREST:-$CARGO_TARGET_DIR/release/crest}"
-W=$(mktemp -d /var/tmp/crest-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
+BENCH=bench
+. bench/lib.sh
 
 start_crest() { # dir port
   "$CREST" serve --data-dir "$1" --listen "127.0.0.1:$2" --snapshot-interval 3600s >"$1.log" 2>&1 &

@@ -2,26 +2,19 @@
 # UI benchmark: time until the festival dashboard (12 panels, 24 h range) is fully drawn in
 # headless Chromium on loopback, cold (first load after start) and warm (loaded again).
 # usage: bench/ui.sh [runs]     Needs chromium + chromedriver (apt). Prints figures only.
-# CREST_BIN=path uses that binary instead of building the release one.
+# CREST=path/to/crest uses that binary instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/crest-target}"
-if [ -z "${CREST_BIN:-}" ]; then
-  cargo build --release -p crest-web --bin crest >/dev/null
-  CREST_BIN="$CARGO_TARGET_DIR/release/crest"
-fi
-W=$(mktemp -d /var/tmp/crest-ui-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
-trap cleanup EXIT
+BENCH=ui-bench
+. bench/lib.sh
 PORT=18106
 WD=18107
-"$CREST_BIN" serve --data-dir "$W/data" --listen 127.0.0.1:$PORT --dashboards dashboards >"$W/serve.log" 2>&1 &
+"$CREST" serve --data-dir "$W/data" --listen 127.0.0.1:$PORT --dashboards dashboards >"$W/serve.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf 127.0.0.1:$PORT/ready >/dev/null && break; sleep 0.1; done
 START=$(date -u -d '-24 hours' +%Y-%m-%dT%H:%M:00Z)
-"$CREST_BIN" simulate --url http://127.0.0.1:$PORT --start "$START" --backfill 24h --step 60s \
+"$CREST" simulate --url http://127.0.0.1:$PORT --start "$START" --backfill 24h --step 60s \
   --speed 0 --no-traces --calendar-out "$W/calendar.json" 2>/dev/null | tail -1
 curl -sf -XPOST 127.0.0.1:$PORT/api/v1/admin/snapshot >/dev/null || true
 chromedriver --port=$WD >/dev/null 2>&1 &
