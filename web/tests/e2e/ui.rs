@@ -618,7 +618,7 @@ fn token_sign_in_then_drag_to_zoom() {
     d.call(
         reqwest::Method::POST,
         &format!("/element/{button}/click"),
-        None,
+        Some(json!({})),
     );
     d.wait(
         "the panel drawn with the token",
@@ -627,6 +627,12 @@ fn token_sign_in_then_drag_to_zoom() {
     assert_eq!(
         d.script("return sessionStorage.getItem('crest-token');"),
         json!(TOKEN)
+    );
+    // Before the sign-in the browser logged the API's 401s, and nothing else.
+    let before = d.console_errors();
+    assert!(
+        before.iter().all(|e| e.contains("401")),
+        "console errors before the sign-in: {before:?}"
     );
 
     // Drag from a quarter to three quarters of the plot area.
@@ -678,9 +684,6 @@ fn token_sign_in_then_drag_to_zoom() {
         "the panel redrawn for the zoomed range",
         "document.querySelectorAll('section[data-panel] svg path').length > 0",
     );
-    assert!(
-        d.console_errors().is_empty(),
-        "console errors: {:?}",
-        d.console_errors()
-    );
+    let errors = d.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }
