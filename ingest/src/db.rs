@@ -266,7 +266,7 @@ impl Db {
             &data_dir,
             config.wal.clone(),
             after,
-            Box::new(move |seq, points| sink.apply(seq, points)),
+            Box::new(move |seq, points| sink.apply(seq, points, true)),
         )?;
         let replayed_records = records.len();
         for (seq, payload) in records {
@@ -275,7 +275,7 @@ impl Db {
                 offset: 0,
                 reason: format!("record {seq} passed its checksum but does not decode"),
             })?;
-            shared.apply(seq, points);
+            shared.apply(seq, points, false);
         }
         if replayed_records > 0 {
             tracing::info!(records = replayed_records, "Replayed WAL.");
@@ -822,7 +822,11 @@ impl Shared {
     }
 
     /// Applies a durable record to the buffer (WAL writer thread, or replay at open).
-    fn apply(&self, seq: u64, points: Vec<Point>) {
+    ///
+    /// `validated` says the points passed [`Shared::validate`] in this process, which already
+    /// registered their columns (a schema with a field is never removed), so the per-point
+    /// schema work is skipped on the WAL thread; a replayed record is checked here.
+    fn apply(&self, seq: u64, points: Vec<Point>, validated: bool) {
         let mut st = self.state.write();
         let st = &mut *st;
         let mut added = 0usize;
@@ -832,26 +836,28 @@ impl Shared {
             let schema = entry_of(&mut st.schemas, &table);
             let tb = entry_of(&mut st.tables, &table);
             for mut p in group {
-                let mut changed = false;
-                for (t, _) in &p.tags {
-                    if !schema.tags.contains(t) {
-                        schema.tags.insert(t.clone());
-                        changed = true;
+                if !validated {
+                    let mut changed = false;
+                    for (t, _) in &p.tags {
+                        if !schema.tags.contains(t) {
+                            schema.tags.insert(t.clone());
+                            changed = true;
+                        }
                     }
-                }
-                p.fields.retain(|(f, v)| match schema.fields.get(f) {
-                    Some(ty) => *ty == v.field_type(),
-                    None => {
-                        schema.fields.insert(f.clone(), v.field_type());
-                        changed = true;
-                        true
+                    p.fields.retain(|(f, v)| match schema.fields.get(f) {
+                        Some(ty) => *ty == v.field_type(),
+                        None => {
+                            schema.fields.insert(f.clone(), v.field_type());
+                            changed = true;
+                            true
+                        }
+                    });
+                    if changed {
+                        st.schema_version += 1;
                     }
-                });
-                if changed {
-                    st.schema_version += 1;
-                }
-                if p.fields.is_empty() {
-                    continue;
+                    if p.fields.is_empty() {
+                        continue;
+                    }
                 }
                 let hour = hour_of(p.time_ns);
                 if !tb.partitions.contains_key(&hour) {
