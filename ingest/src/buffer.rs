@@ -13,12 +13,12 @@ use arrow::array::{
 };
 use arrow::datatypes::{Int32Type, SchemaRef};
 use std::collections::BTreeMap;
-
-/// Hash maps keyed by series and names: foldhash (randomly seeded per process) instead of SipHash,
-/// which was a visible share of the write path.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::sync::Arc;
+
+/// Hash maps of the write path (series, names, tables of a request): foldhash, seeded per
+/// process, instead of SipHash, which was a visible share of ingest CPU.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Nanoseconds in one hour, the partition width.
 pub const HOUR_NS: i64 = 3_600_000_000_000;

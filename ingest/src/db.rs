@@ -1003,8 +1003,7 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
         "empty"
     } else if name.len() > lim.max_name_len {
         "longer than the name limit"
-    } else if !name.bytes().all(|b| (0x20..0x7f).contains(&b)) && name.chars().any(char::is_control)
-    {
+    } else if crate::decode::line_protocol::has_control(name) {
         "contains a control character"
     } else {
         return Ok(());
@@ -1017,8 +1016,7 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
 
 /// Splits `items` by table, in order of first appearance, keeping their order within a table.
 fn group_by_table<T>(items: Vec<T>, table: impl Fn(&T) -> &String) -> Vec<(String, Vec<T>)> {
-    let mut index: std::collections::HashMap<String, usize, foldhash::fast::RandomState> =
-        Default::default();
+    let mut index: crate::buffer::HashMap<String, usize> = Default::default();
     let mut groups: Vec<(String, Vec<T>)> = Vec::new();
     for item in items {
         let at = match index.get(table(&item).as_str()) {

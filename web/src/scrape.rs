@@ -119,11 +119,10 @@ async fn scrape_once(db: &Db, client: &reqwest::Client, target: &Target, seen: &
     let fetched = fetch(client, target).await;
     let duration = started.elapsed().as_secs_f64();
     let mut points = Vec::new();
-    let mut scraped = 0;
     // As in Prometheus, a scrape is whole or nothing: a line that does not parse fails it
     // (`up` = 0, no sample kept), so a broken exporter shows in `up` instead of losing series
     // quietly.
-    let up = match fetched.and_then(|body| {
+    let parsed = fetched.and_then(|body| {
         let (samples, errors) = prom_text::parse(&body, ts_ns);
         match errors.first() {
             Some(first) => Err(format!(
@@ -133,24 +132,22 @@ async fn scrape_once(db: &Db, client: &reqwest::Client, target: &Target, seen: &
             )),
             None => Ok(samples),
         }
-    }) {
+    });
+    let (up, scraped, added) = match parsed {
         Ok(samples) => {
-            scraped = samples.len();
+            let scraped = samples.len();
             points.extend(samples.into_iter().filter_map(|p| target_point(p, target)));
-            1.0
+            let series: HashSet<u64> = points.iter().map(series_hash).collect();
+            let added = series.difference(seen).count();
+            *seen = series;
+            (1.0, scraped, added)
         }
         Err(e) => {
             tracing::warn!(job = %target.job, instance = %target.instance, error = %e, "Scrape failed.");
-            0.0
+            (0.0, 0, 0)
         }
     };
     let kept = points.len();
-    let mut added = 0;
-    if up == 1.0 {
-        let series: HashSet<u64> = points.iter().map(series_hash).collect();
-        added = series.difference(seen).count();
-        *seen = series;
-    }
     #[allow(clippy::cast_precision_loss)]
     let synthetic = [
         ("up", up),

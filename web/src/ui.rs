@@ -118,7 +118,12 @@ impl Asset {
             .any(|c| {
                 let mut parts = c.split(';');
                 let name = parts.next().unwrap_or("").trim();
-                let q0 = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                let q0 = parts.any(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f64>().ok())
+                        == Some(0.0)
+                });
                 name.eq_ignore_ascii_case("gzip") && !q0
             });
         if gzip_ok {

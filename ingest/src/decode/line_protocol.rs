@@ -283,7 +283,7 @@ fn quote(text: &str) -> String {
 }
 
 /// Whether `s` contains a control character (C0, DEL or C1).
-fn has_control(s: &str) -> bool {
+pub(crate) fn has_control(s: &str) -> bool {
     // One pass over the bytes; only text with non-ASCII (where C1 controls may hide) decodes.
     let mut ascii = true;
     for c in s.bytes() {
