@@ -615,16 +615,46 @@ pub async fn dependencies(
 ) -> Result<Json<Value>, ApiError> {
     check_known(&params, &["start", "end"], false)?;
     let (start, end) = window(&params, 3600 * NS_PER_S)?;
+    let window_json = serde_json::json!({ "start_unix_nano": start, "end_unix_nano": end });
     let Some(spans) = Spans::load(&app) else {
-        return Ok(Json(serde_json::json!({ "dependencies": [] })));
+        return Ok(Json(
+            serde_json::json!({ "window": window_json, "dependencies": [] }),
+        ));
     };
     if !spans.has("parent_span_id") {
-        return Ok(Json(serde_json::json!({ "dependencies": [] })));
+        return Ok(Json(
+            serde_json::json!({ "window": window_json, "dependencies": [] }),
+        ));
     }
+    // Chunks cover only the part of the window that holds spans: "everything" in the UI is a
+    // window of decades, which would otherwise be hundreds of thousands of empty joins.
+    let extent = rows(
+        &app,
+        format!(
+            "SELECT CAST(MIN(time) AS BIGINT) AS lo, CAST(MAX(time) AS BIGINT) AS hi \
+             FROM {SPANS_TABLE} WHERE {}",
+            time_filter("", start, end)
+        ),
+    )
+    .await?;
+    let bound = |k: &str| {
+        extent
+            .first()
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_i64)
+    };
+    let (Some(lo), Some(hi)) = (bound("lo"), bound("hi")) else {
+        return Ok(Json(
+            serde_json::json!({ "window": window_json, "dependencies": [] }),
+        ));
+    };
+    let end = hi.min(end);
     // One join per chunk of the window keeps the join's memory bounded by a chunk's spans
     // (a day of 10 M spans in one self-join is over the per-query pool); the counts add up.
     let mut edges: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
-    let mut chunk_start = start;
+    // Chunks stay on the window's own hour grid, starting at the one that holds the first span.
+    let mut chunk_start =
+        start + (lo.max(start) - start) / DEPENDENCY_CHUNK_NS * DEPENDENCY_CHUNK_NS;
     loop {
         let chunk_end = chunk_start.saturating_add(DEPENDENCY_CHUNK_NS).min(end);
         // The window's end is inclusive; a chunk's end belongs to the next chunk.
@@ -667,7 +697,14 @@ pub async fn dependencies(
             serde_json::json!({ "caller": caller, "callee": callee, "calls": calls, "errors": errors })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "dependencies": deps })))
+    // Where spans begin and end inside the window, so a client can turn counts into rates over
+    // the time that holds data rather than the whole (possibly decades-long) window.
+    Ok(Json(serde_json::json!({
+        "window": window_json,
+        "first_span_unix_nano": lo,
+        "last_span_unix_nano": hi,
+        "dependencies": deps,
+    })))
 }
 
 #[cfg(test)]

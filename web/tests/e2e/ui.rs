@@ -474,6 +474,68 @@ fn every_page_renders_hydrates_and_shows_the_api_figures() {
             _ => assert_eq!(depth_of(id), 0, "{id} is a root"),
         }
     }
+    // The service map draws one arrow per caller → callee edge the API reports, with its
+    // counts, and one box per service.
+    let deps: Value = client()
+        .get(s.url("/api/v1/traces/dependencies?start=0"))
+        .send()
+        .expect("dependencies")
+        .json()
+        .expect("json");
+    let mut want: Vec<(String, String, u64)> = deps["dependencies"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            (
+                e["caller"].as_str().expect("caller").to_string(),
+                e["callee"].as_str().expect("callee").to_string(),
+                e["calls"].as_u64().expect("calls"),
+            )
+        })
+        .collect();
+    want.sort();
+    assert!(
+        want.len() >= 3,
+        "the simulated fleet calls across services: {deps}"
+    );
+    // The map first shows the last hour; poll until the "everything" search has redrawn it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let drawn = loop {
+        let v = d.script(
+            "return Array.from(document.querySelectorAll('#service-map .edge')).map(g => [g.getAttribute('data-caller'), g.getAttribute('data-callee'), Number(g.getAttribute('data-calls'))]);",
+        );
+        let mut drawn: Vec<(String, String, u64)> = v
+            .as_array()
+            .expect("edges drawn")
+            .iter()
+            .map(|e| {
+                (
+                    e[0].as_str().unwrap_or_default().to_string(),
+                    e[1].as_str().unwrap_or_default().to_string(),
+                    e[2].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        drawn.sort();
+        if drawn == want || Instant::now() > deadline {
+            break drawn;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(drawn, want, "one arrow per edge, with its calls");
+    d.script("document.getElementById('service-map').scrollIntoView();");
+    d.screenshot(&shots, "traces-service-map");
+    let mut services: Vec<&str> = want
+        .iter()
+        .flat_map(|(a, b, _)| [a.as_str(), b.as_str()])
+        .collect();
+    services.sort();
+    services.dedup();
+    let boxes = d.script(
+        "return Array.from(document.querySelectorAll('#service-map .node')).map(g => g.getAttribute('data-service')).sort();",
+    );
+    assert_eq!(boxes, json!(services), "one box per service");
     d.script("const s = document.getElementById('t-service'); s.value = 'evil'; s.dispatchEvent(new Event('change'));");
     d.script("document.getElementById('t-search').click();");
     d.wait(

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod chart;
 mod pages;
+pub mod service_map;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Title, provide_meta_context};

@@ -3,6 +3,7 @@
 use crate::api::{self, ApiError, enc, text};
 use crate::chart::{Bars, Heatmap, Stat, Table, TimeSeries, to_series};
 use crate::note_error;
+use crate::service_map::{ServiceMap, edges_of};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use serde_json::{Map, Value, json};
@@ -576,7 +577,19 @@ pub fn Traces() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match deps.await {
                         Err(e) => show_err(e),
-                        Ok(d) => view! { <Table rows=rows_of(&d["dependencies"])/> }.into_any(),
+                        Ok(d) => {
+                            // Rates over the part of the window that holds spans, so "everything"
+                            // over last month's test still reads as that test's rates.
+                            let from = d["first_span_unix_nano"].as_f64().unwrap_or(0.0);
+                            let to = d["last_span_unix_nano"].as_f64().unwrap_or(from);
+                            let seconds = ((to - from) / 1e9).max(1.0);
+                            view! {
+                                <ServiceMap edges=edges_of(&d["dependencies"]) seconds=seconds/>
+                                <details><summary>"Calls and errors per edge"</summary>
+                                    <Table rows=rows_of(&d["dependencies"])/>
+                                </details>
+                            }.into_any()
+                        }
                     }
                 })}
             </Suspense>
