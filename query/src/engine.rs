@@ -173,6 +173,9 @@ impl QueryEngine {
         ctx.register_udaf(datafusion::logical_expr::AggregateUDF::from(
             crate::histogram::HistogramQuantile::default(),
         ));
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+            crate::series::SeriesId::default(),
+        ));
         let extra = self.extra.read().clone();
         let schema = CrestSchema::new(Arc::clone(&self.db))
             .with_batches(extra.map(|e| e.tables()).unwrap_or_default())

@@ -12,6 +12,7 @@ pub mod encode;
 pub mod engine;
 pub mod error;
 pub mod histogram;
+pub mod series;
 pub mod table;
 
 pub use engine::{ExtraTables, QueryConfig, QueryEngine, QueryResult};

@@ -403,3 +403,44 @@ async fn histogram_quantile_gives_p99_per_service_in_one_query() {
         .expect_err("bad bound");
     assert!(err.to_string().contains("\"fast\""), "{err}");
 }
+
+/// A window partitioned by `series_id` of the tags gives what partitioning by the tags gives,
+/// across buffer and Parquet, with a tag missing from some series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_id_partitions_a_window_like_the_tags_themselves() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = db(dir.path());
+    let mut points = Vec::new();
+    for (i, host) in ["a", "b", "c"].iter().enumerate() {
+        for k in 0..20i64 {
+            let mut p = pt(host, (k * (i as i64 + 1)) as f64, T0 + k * 600_000_000_000);
+            if *host != "c" {
+                p.tags.push(("dc".into(), "x".into()));
+            }
+            points.push(p);
+        }
+    }
+    write(&db, points).await;
+    db.snapshot().expect("snapshot");
+    let e = engine(&db);
+    let by_tags = text(
+        &e,
+        "SELECT host, time, usage - lag(usage) OVER (PARTITION BY host, dc ORDER BY time) AS inc \
+         FROM cpu ORDER BY host, time",
+    )
+    .await;
+    let by_id = text(
+        &e,
+        "SELECT host, time, usage - lag(usage) OVER (PARTITION BY sid ORDER BY time) AS inc \
+         FROM (SELECT series_id(host, dc) AS sid, * FROM cpu) s ORDER BY host, time",
+    )
+    .await;
+    assert_eq!(by_id, by_tags);
+    assert!(by_id.contains("| c    |"), "{by_id}");
+    let distinct = text(
+        &e,
+        "SELECT count(DISTINCT series_id(host, dc)) AS n FROM cpu",
+    )
+    .await;
+    assert!(distinct.contains("| 3 |"), "{distinct}");
+}
