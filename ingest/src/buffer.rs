@@ -34,10 +34,15 @@ type Row = Vec<(Arc<str>, FieldValue)>;
 /// A series' tag values in column order, with its rows: the unit sorted when building a batch.
 type KeyedRows<'a> = (Vec<Option<&'a str>>, &'a BTreeMap<i64, Row>);
 
+/// A series' number within its table (see [`TableBuffer`]); reused after the series leaves
+/// the buffer.
+type SeriesId = u32;
+
 /// One hour of one table.
 #[derive(Debug, Default)]
 pub struct Partition {
-    series: HashMap<SeriesKey, BTreeMap<i64, Row>>,
+    /// Per series (by its table-wide id): its key and its rows by time.
+    series: HashMap<SeriesId, (SeriesKey, BTreeMap<i64, Row>)>,
     /// Rows held.
     pub rows: usize,
     /// Approximate bytes held.
@@ -53,20 +58,18 @@ impl Partition {
         self.series.len()
     }
 
-    /// Whether the series is present.
-    pub fn has_series(&self, key: &[(Arc<str>, Arc<str>)]) -> bool {
-        self.series.contains_key(key)
-    }
-
-    /// Inserts a row; returns the series key when the series is new to this partition (the
-    /// common case of a known series costs one hash lookup and no allocation).
-    fn insert(&mut self, key: SeriesKey, time: i64, fields: Row) -> Option<SeriesKey> {
+    /// Inserts a row; returns whether the series is new to this partition (the common case of
+    /// a known series costs one integer-keyed lookup and no allocation).
+    fn insert(&mut self, id: SeriesId, key: &SeriesKey, time: i64, fields: Row) -> bool {
         let added: usize = fields.iter().map(|(_, v)| value_bytes(v) + 16).sum();
-        let (rows, new_series) = match self.series.get_mut(&key) {
-            Some(rows) => (rows, None),
+        let (rows, new_series) = match self.series.get_mut(&id) {
+            Some((_, rows)) => (rows, false),
             None => {
-                let copy = key.clone();
-                (self.series.entry(key).or_default(), Some(copy))
+                let (_, rows) = self
+                    .series
+                    .entry(id)
+                    .or_insert_with(|| (key.clone(), BTreeMap::new()));
+                (rows, true)
             }
         };
         match rows.get_mut(&time) {
@@ -92,9 +95,9 @@ impl Partition {
         new_series
     }
 
-    /// The series keys held.
-    pub fn series_keys(&self) -> impl Iterator<Item = &SeriesKey> {
-        self.series.keys()
+    /// The ids of the series held.
+    fn series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
+        self.series.keys().copied()
     }
 
     /// The partition as one Arrow batch in `schema`'s shape, sorted by tags then time. Cached
@@ -110,7 +113,7 @@ impl Partition {
         {
             return Ok(b.clone());
         }
-        let batch = build_batch(schema, self.series.iter())?;
+        let batch = build_batch(schema, self.series.values().map(|(k, rows)| (k, rows)))?;
         *cache = Some((schema_version, batch.clone()));
         Ok(batch)
     }
@@ -224,14 +227,57 @@ impl FieldBuilder {
     }
 }
 
-/// One table's buffered partitions plus a string interner for its tag keys and values.
+/// One table's buffered partitions, the series they hold, and a string interner for tag keys,
+/// tag values and field names.
+///
+/// A point finds its series with one hash over its tag strings (no interning, no allocation):
+/// `by_hash` maps that hash to the ids with it, and the id's interned key confirms the match.
+/// Only a series new to the buffer interns its strings and takes an id.
 #[derive(Debug, Default)]
 pub struct TableBuffer {
     /// Partitions by hour start.
     pub partitions: BTreeMap<i64, Partition>,
     interner: HashSet<Arc<str>>,
-    /// Series held in any partition, with how many partitions hold each.
-    active: HashMap<SeriesKey, usize>,
+    /// Series ids by the hash of their tags (several ids only on a hash collision).
+    by_hash: HashMap<u64, Vec<SeriesId>>,
+    /// Per id: the interned key and how many partitions hold the series (0: id free).
+    series: Vec<(SeriesKey, usize)>,
+    /// Ids no partition holds any more, for reuse.
+    free: Vec<SeriesId>,
+    /// Series held in any partition (the active-series count).
+    active: usize,
+    /// Field names seen, interned (a table has few): found by a short scan, not a hash.
+    field_names: Vec<Arc<str>>,
+}
+
+/// The hash of a series' tags (keys and values, in order), stable within the process.
+fn tags_hash<'a>(tags: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = TAGS_HASH.build_hasher();
+    h.write_usize(tags.len());
+    for (k, v) in tags {
+        h.write(k.as_bytes());
+        h.write_u8(0xff);
+        h.write(v.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+fn point_tags(tags: &[(String, String)]) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// Seeded once per process, like the write path's other maps.
+static TAGS_HASH: std::sync::LazyLock<foldhash::fast::RandomState> =
+    std::sync::LazyLock::new(foldhash::fast::RandomState::default);
+
+fn same_tags(key: &[(Arc<str>, Arc<str>)], tags: &[(String, String)]) -> bool {
+    key.len() == tags.len()
+        && key
+            .iter()
+            .zip(tags)
+            .all(|((k, v), (tk, tv))| **k == **tk && **v == **tv)
 }
 
 impl TableBuffer {
@@ -244,25 +290,68 @@ impl TableBuffer {
         a
     }
 
-    /// The interned series key of a point.
-    pub fn series_key(&mut self, tags: &[(String, String)]) -> SeriesKey {
-        tags.iter()
+    fn field_name(&mut self, name: &str) -> Arc<str> {
+        if let Some(a) = self.field_names.iter().find(|a| ***a == *name) {
+            return Arc::clone(a);
+        }
+        let a = self.intern(name);
+        // A wide table's further names go through the interner's hash instead.
+        if self.field_names.len() < 16 {
+            self.field_names.push(Arc::clone(&a));
+        }
+        a
+    }
+
+    /// The id of the series with these tags, if any partition holds it.
+    fn find(&self, hash: u64, tags: &[(String, String)]) -> Option<SeriesId> {
+        self.by_hash.get(&hash)?.iter().copied().find(|id| {
+            self.series
+                .get(*id as usize)
+                .is_some_and(|(key, n)| *n > 0 && same_tags(key, tags))
+        })
+    }
+
+    /// The id of the series with these tags, taking a new one (and interning its strings) for
+    /// a series new to the buffer.
+    fn id_of(&mut self, tags: &[(String, String)]) -> SeriesId {
+        let hash = tags_hash(point_tags(tags));
+        if let Some(id) = self.find(hash, tags) {
+            return id;
+        }
+        let key: SeriesKey = tags
+            .iter()
             .map(|(k, v)| (self.intern(k), self.intern(v)))
-            .collect()
+            .collect();
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.series[id as usize] = (key, 0);
+                id
+            }
+            None => {
+                self.series.push((key, 0));
+                SeriesId::try_from(self.series.len() - 1).unwrap_or(SeriesId::MAX)
+            }
+        };
+        self.by_hash.entry(hash).or_default().push(id);
+        id
     }
 
     /// Inserts a point (already validated against the schema).
     pub fn insert(&mut self, p: Point) -> usize {
-        let key = self.series_key(&p.tags);
+        let id = self.id_of(&p.tags);
         let fields: Row = p
             .fields
             .into_iter()
-            .map(|(k, v)| (self.intern(&k), v))
+            .map(|(k, v)| (self.field_name(&k), v))
             .collect();
         let part = self.partitions.entry(hour_of(p.time_ns)).or_default();
         let before = part.bytes;
-        if let Some(key) = part.insert(key, p.time_ns, fields) {
-            *self.active.entry(key).or_default() += 1;
+        let slot = &mut self.series[id as usize];
+        if part.insert(id, &slot.0, p.time_ns, fields) {
+            if slot.1 == 0 {
+                self.active += 1;
+            }
+            slot.1 += 1;
         }
         part.bytes - before
     }
@@ -270,12 +359,23 @@ impl TableBuffer {
     /// Removes a partition, keeping the active-series counts right.
     pub fn remove_partition(&mut self, hour: i64) -> Option<Partition> {
         let part = self.partitions.remove(&hour)?;
-        for key in part.series_keys() {
-            if let Some(n) = self.active.get_mut(key) {
-                *n -= 1;
-                if *n == 0 {
-                    self.active.remove(key);
+        for id in part.series_ids() {
+            let Some(slot) = self.series.get_mut(id as usize) else {
+                continue;
+            };
+            slot.1 = slot.1.saturating_sub(1);
+            if slot.1 == 0 {
+                // The series left the buffer: free its id and its strings.
+                let key = std::mem::take(&mut slot.0);
+                self.active -= 1;
+                let hash = tags_hash(key.iter().map(|(k, v)| (&**k, &**v)));
+                if let Some(ids) = self.by_hash.get_mut(&hash) {
+                    ids.retain(|x| *x != id);
+                    if ids.is_empty() {
+                        self.by_hash.remove(&hash);
+                    }
                 }
+                self.free.push(id);
             }
         }
         drop(part.series);
@@ -289,13 +389,12 @@ impl TableBuffer {
 
     /// Number of distinct series over all buffered partitions (the active-series count).
     pub fn active_series(&self) -> usize {
-        self.active.len()
+        self.active
     }
 
     /// Whether any buffered partition has the series with these tags.
-    pub fn has_series(&mut self, tags: &[(String, String)]) -> bool {
-        let key = self.series_key(tags);
-        self.active.contains_key(&key)
+    pub fn has_series(&self, tags: &[(String, String)]) -> bool {
+        self.find(tags_hash(point_tags(tags)), tags).is_some()
     }
 
     /// Bytes held by all partitions.
@@ -422,6 +521,61 @@ mod tests {
             batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
         assert_eq!(back.len(), 4);
         assert_eq!(back[1], p(&[("host", "a")], 3.0, 10));
+    }
+
+    #[test]
+    fn series_ids_follow_the_buffer_and_are_reused_after_their_last_hour() {
+        let mut tb = TableBuffer::default();
+        tb.insert(p(&[("host", "a")], 1.0, 10));
+        tb.insert(p(&[("host", "a")], 1.0, HOUR_NS + 10));
+        tb.insert(p(&[("host", "b")], 1.0, HOUR_NS + 20));
+        assert_eq!(tb.active_series(), 2);
+        let a = [("host".to_string(), "a".to_string())];
+        let b = [("host".to_string(), "b".to_string())];
+        let c = [("host".to_string(), "c".to_string())];
+        assert!(tb.has_series(&a) && tb.has_series(&b) && !tb.has_series(&c));
+        // a is still in the second hour after the first goes.
+        tb.remove_partition(0).expect("hour 0");
+        assert_eq!(tb.active_series(), 2);
+        assert!(tb.has_series(&a));
+        tb.remove_partition(HOUR_NS).expect("hour 1");
+        assert_eq!(tb.active_series(), 0);
+        assert!(!tb.has_series(&a) && !tb.has_series(&b));
+        assert!(tb.by_hash.is_empty(), "freed ids leave the hash index");
+        let left: Vec<&str> = tb.interner.iter().map(|s| &**s).collect();
+        assert_eq!(
+            left,
+            ["usage"],
+            "tag strings leave the interner, field names stay"
+        );
+        // New series take the freed ids instead of growing the table.
+        tb.insert(p(&[("host", "c")], 1.0, 10));
+        tb.insert(p(&[("host", "d")], 1.0, 10));
+        assert_eq!(tb.series.len(), 2);
+        assert!(tb.has_series(&c) && !tb.has_series(&a));
+        let part = tb.partitions.values().next().expect("partition");
+        assert_eq!((part.rows, part.series_count()), (2, 2));
+    }
+
+    #[test]
+    fn a_hash_collision_still_finds_the_right_series() {
+        let mut tb = TableBuffer::default();
+        tb.insert(p(&[("host", "a")], 1.0, 10));
+        tb.insert(p(&[("host", "b")], 2.0, 10));
+        let a = [("host".to_string(), "a".to_string())];
+        let b = [("host".to_string(), "b".to_string())];
+        // Put both ids under a's hash, b's first, as if the hashes were equal.
+        let ha = tags_hash(point_tags(&a));
+        let hb = tags_hash(point_tags(&b));
+        let id_b = tb.by_hash[&hb][0];
+        let id_a = tb.by_hash[&ha][0];
+        tb.by_hash.insert(ha, vec![id_b, id_a]);
+        assert_eq!(tb.find(ha, &a), Some(id_a));
+        // A write of a lands on a, not on b.
+        tb.insert(p(&[("host", "a")], 3.0, 20));
+        let part = tb.partitions.values().next().expect("partition");
+        assert_eq!(part.series[&id_a].1.len(), 2);
+        assert_eq!(part.series[&id_b].1.len(), 1);
     }
 
     #[test]

@@ -757,6 +757,19 @@ impl Shared {
     #[allow(clippy::type_complexity)]
     fn validate(&self, points: Vec<(usize, Point)>) -> Result<(Vec<Point>, Vec<(usize, Error)>)> {
         let lim = &self.cfg.limits;
+        // The checks that need no state run before the lock, which the WAL thread's apply
+        // also takes.
+        let mut rejected = Vec::new();
+        let points: Vec<(usize, Point)> = points
+            .into_iter()
+            .filter_map(|(tag, p)| match check_point(&p, lim) {
+                Ok(()) => Some((tag, p)),
+                Err(e) => {
+                    rejected.push((tag, e));
+                    None
+                }
+            })
+            .collect();
         let mut st = self.state.write();
         if st.buffer_bytes > self.cfg.max_buffer_bytes {
             return Err(Error::BufferFull {
@@ -765,7 +778,6 @@ impl Shared {
             });
         }
         let mut valid = Vec::with_capacity(points.len());
-        let mut rejected = Vec::new();
         let mut changed = false;
         let st = &mut *st;
         // One map lookup per table of the request instead of several per point.
@@ -774,11 +786,11 @@ impl Shared {
             let tb = entry_of(&mut st.tables, &table);
             // Every span is its own series (span_id is a tag); memory bounds spans instead.
             let spans = table == crate::decode::otlp::SPANS_TABLE;
+            // Points of one request mostly share their columns: a point with the same tag keys
+            // and field names and types as the last accepted one needs no schema check (the
+            // schema only grows, so what passed still passes).
+            let mut last_ok: Option<usize> = None;
             for (tag, p) in group {
-                if let Err(e) = check_point(&p, lim) {
-                    rejected.push((tag, e));
-                    continue;
-                }
                 let hour = hour_of(p.time_ns);
                 if !tb.partitions.contains_key(&hour) {
                     // A late write to a persisted hour: load the hour now, so that a failure
@@ -786,7 +798,13 @@ impl Shared {
                     // snapshot.
                     st.buffer_bytes += self.load_persisted_hour(tb, &table, hour)?;
                 }
-                let checked = check_schema(&p, schema, lim).and_then(|added| {
+                let known = last_ok.is_some_and(|i| same_columns(&valid[i], &p));
+                let checked = if known {
+                    Ok(false)
+                } else {
+                    check_schema(&p, schema, lim)
+                };
+                let checked = checked.and_then(|added| {
                     if !spans
                         && tb.active_series() >= lim.max_series_per_table
                         && !tb.has_series(&p.tags)
@@ -801,6 +819,9 @@ impl Shared {
                 match checked {
                     Ok(added) => {
                         changed |= added;
+                        if !known {
+                            last_ok = Some(valid.len());
+                        }
                         valid.push(p);
                     }
                     Err(e) => rejected.push((tag, e)),
@@ -1105,6 +1126,17 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
 }
 
 /// Checks a point against the table's columns and adds the new ones. Returns whether any was.
+/// Whether two points have the same tag keys and the same field names and types, in order.
+fn same_columns(a: &Point, b: &Point) -> bool {
+    a.tags.len() == b.tags.len()
+        && a.fields.len() == b.fields.len()
+        && a.tags.iter().zip(&b.tags).all(|((x, _), (y, _))| x == y)
+        && a.fields
+            .iter()
+            .zip(&b.fields)
+            .all(|((x, u), (y, v))| x == y && u.field_type() == v.field_type())
+}
+
 fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<bool> {
     for (k, v) in &p.fields {
         if let Some(ty) = schema.fields.get(k)
