@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use futures::StreamExt;
 use ingest::decode::otlp::{PROMOTED_ATTRIBUTES, SPANS_TABLE};
 use query::encode::Format;
 use serde_json::{Map, Value};
@@ -34,8 +35,9 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
 /// How far before a window's start a parent (or root) span is looked for.
 const PARENT_LOOKBACK_NS: i64 = 3600 * NS_PER_S;
-/// The dependency join runs over windows of children this long, one after another.
+/// The dependency join runs over windows of children this long, this many at a time.
 const DEPENDENCY_CHUNK_NS: i64 = 3600 * NS_PER_S;
+const DEPENDENCY_CONCURRENCY: usize = 2;
 /// Columns whose text is JSON, returned as JSON.
 const JSON_COLUMNS: [&str; 4] = ["attributes", "resource_attributes", "events", "links"];
 
@@ -651,10 +653,10 @@ pub async fn dependencies(
     let end = hi.min(end);
     // One join per chunk of the window keeps the join's memory bounded by a chunk's spans
     // (a day of 10 M spans in one self-join is over the per-query pool); the counts add up.
-    let mut edges: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
     // Chunks stay on the window's own hour grid, starting at the one that holds the first span.
     let mut chunk_start =
         start + (lo.max(start) - start) / DEPENDENCY_CHUNK_NS * DEPENDENCY_CHUNK_NS;
+    let mut chunks = Vec::new();
     loop {
         let chunk_end = chunk_start.saturating_add(DEPENDENCY_CHUNK_NS).min(end);
         // The window's end is inclusive; a chunk's end belongs to the next chunk.
@@ -665,7 +667,7 @@ pub async fn dependencies(
                 "c.time >= to_timestamp_nanos({chunk_start}) AND c.time < to_timestamp_nanos({chunk_end})"
             )
         };
-        let sql = format!(
+        chunks.push(format!(
             "SELECT p.service_name AS caller, c.service_name AS callee, COUNT(*) AS calls, \
              SUM(CASE WHEN c.status_code = 'error' THEN 1 ELSE 0 END) AS errors \
              FROM {SPANS_TABLE} c JOIN {SPANS_TABLE} p \
@@ -678,18 +680,25 @@ pub async fn dependencies(
                 chunk_start.saturating_sub(PARENT_LOOKBACK_NS),
                 chunk_end
             ),
-        );
-        for r in rows(&app, sql).await? {
+        ));
+        if chunk_end == end {
+            break;
+        }
+        chunk_start = chunk_end;
+    }
+    // A few chunks at a time keep both cores busy (one join is mostly one thread) while the
+    // memory stays a few chunks' worth; the counts add up in any order.
+    let mut results = futures::stream::iter(chunks.into_iter().map(|sql| rows(&app, sql)))
+        .buffer_unordered(DEPENDENCY_CONCURRENCY);
+    let mut edges: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    while let Some(chunk) = results.next().await {
+        for r in chunk? {
             let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
             let count = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
             let e = edges.entry((text("caller"), text("callee"))).or_default();
             e.0 += count("calls");
             e.1 += count("errors");
         }
-        if chunk_end == end {
-            break;
-        }
-        chunk_start = chunk_end;
     }
     let deps: Vec<Value> = edges
         .into_iter()
