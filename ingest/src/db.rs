@@ -351,6 +351,11 @@ impl Db {
         self.shared.state.read().buffer_bytes
     }
 
+    /// The buffer size over which writes are refused until a snapshot frees memory.
+    pub fn max_buffer_bytes(&self) -> usize {
+        self.shared.cfg.max_buffer_bytes
+    }
+
     /// Table names, sorted.
     pub fn table_names(&self) -> Vec<String> {
         self.shared.state.read().schemas.keys().cloned().collect()

@@ -339,6 +339,8 @@ const SPAN_SERVICES: [(&str, [&str; 3]); 6] = [
 
 /// Spans per trace: a gateway root, then children across the other services.
 const SPANS_PER_TRACE: usize = 8;
+/// How often one request is retried after a 503 or 429 before it counts as an error.
+const MAX_RETRIES: u32 = 60;
 
 /// Builds `--spans` spans in requests of `--batch`, traces of [`SPANS_PER_TRACE`] spans whose
 /// start times spread evenly over the last `--span-hours`.
@@ -445,13 +447,15 @@ pub async fn run(a: LoadgenArgs) -> anyhow::Result<()> {
         .build()?;
     let queue = Arc::new(parking_lot::Mutex::new(bodies.into_iter()));
     let errors = Arc::new(AtomicU64::new(0));
+    let retries = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency.max(1) {
-        let (client, queue, errors, url, token, protocol) = (
+        let (client, queue, errors, retries, url, token, protocol) = (
             client.clone(),
             Arc::clone(&queue),
             Arc::clone(&errors),
+            Arc::clone(&retries),
             url.clone(),
             a.token.clone(),
             a.protocol,
@@ -461,37 +465,60 @@ pub async fn run(a: LoadgenArgs) -> anyhow::Result<()> {
                 let Some(body) = queue.lock().next() else {
                     break;
                 };
-                let mut req = client.post(&url).body(body);
-                match protocol {
-                    Protocol::Rw => {
-                        req = req
-                            .header("Content-Encoding", "snappy")
-                            .header("Content-Type", "application/x-protobuf")
-                            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
-                    }
-                    Protocol::OtlpMetrics | Protocol::OtlpTraces => {
-                        req = req.header("Content-Type", "application/x-protobuf");
-                    }
-                    Protocol::Lp => {}
-                }
-                if let Some(t) = &token {
-                    req = req.bearer_auth(t);
-                }
-                match req.send().await {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => {
-                        let status = r.status();
-                        let text = r.text().await.unwrap_or_default();
-                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                            eprintln!(
-                                "loadgen: {status}: {}",
-                                text.chars().take(300).collect::<String>()
-                            );
+                let body = bytes::Bytes::from(body);
+                // A 503 or 429 (a full write buffer, say) is retried after its Retry-After, as
+                // Prometheus and the OTLP exporters do; other failures count as errors.
+                let mut attempt = 0u32;
+                loop {
+                    let mut req = client.post(&url).body(body.clone());
+                    match protocol {
+                        Protocol::Rw => {
+                            req = req
+                                .header("Content-Encoding", "snappy")
+                                .header("Content-Type", "application/x-protobuf")
+                                .header("X-Prometheus-Remote-Write-Version", "0.1.0");
                         }
+                        Protocol::OtlpMetrics | Protocol::OtlpTraces => {
+                            req = req.header("Content-Type", "application/x-protobuf");
+                        }
+                        Protocol::Lp => {}
                     }
-                    Err(e) => {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                            eprintln!("loadgen: request failed: {e}");
+                    if let Some(t) = &token {
+                        req = req.bearer_auth(t);
+                    }
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => break,
+                        Ok(r)
+                            if matches!(r.status().as_u16(), 429 | 503)
+                                && attempt < MAX_RETRIES =>
+                        {
+                            attempt += 1;
+                            retries.fetch_add(1, Ordering::Relaxed);
+                            let wait = r
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                                .unwrap_or(1)
+                                .clamp(1, 30);
+                            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                        }
+                        Ok(r) => {
+                            let status = r.status();
+                            let text = r.text().await.unwrap_or_default();
+                            if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!(
+                                    "loadgen: {status}: {}",
+                                    text.chars().take(300).collect::<String>()
+                                );
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("loadgen: request failed: {e}");
+                            }
+                            break;
                         }
                     }
                 }
@@ -513,6 +540,7 @@ pub async fn run(a: LoadgenArgs) -> anyhow::Result<()> {
             "samples_per_sec": samples as f64 / secs,
             "body_bytes": bytes,
             "errors": errors,
+            "retries": retries.load(Ordering::Relaxed),
         })
     );
     if errors > 0 {

@@ -385,17 +385,33 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Persists the buffer every `interval`, enforces retention and compacts cold hours, until
-/// `stop` turns true.
+/// How often the background loop looks at the write buffer's fill between snapshots.
+const PRESSURE_CHECK: Duration = Duration::from_secs(1);
+
+/// Persists the buffer every `interval` (and as soon as the buffer is over half full),
+/// enforces retention and compacts cold hours, until `stop` turns true.
 pub async fn background_loop(db: Arc<Db>, interval: Duration, stop: Arc<AtomicBool>) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    // Every interval, and sooner when the write buffer is over half full: waiting a whole
+    // interval then would answer writes with 503 until the snapshot evicts cold hours.
+    let mut check = tokio::time::interval(interval.min(PRESSURE_CHECK));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.tick().await;
+    let mut last = tokio::time::Instant::now();
+    // Whether an early snapshot can help: not after one that evicted nothing (every buffered
+    // hour still hot), which would only rewrite the same hours each second; the next regular
+    // snapshot looks again.
+    let mut early_helps = true;
     while !stop.load(Ordering::Relaxed) {
-        tick.tick().await;
+        check.tick().await;
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let due = last.elapsed() >= interval;
+        let pressed = early_helps && db.buffer_bytes() > db.max_buffer_bytes() / 2;
+        if !due && !pressed {
+            continue;
+        }
+        last = tokio::time::Instant::now();
         let d = Arc::clone(&db);
         match tokio::task::spawn_blocking(move || {
             let r = d.snapshot()?;
@@ -406,6 +422,7 @@ pub async fn background_loop(db: Arc<Db>, interval: Duration, stop: Arc<AtomicBo
         .await
         {
             Ok(Ok((r, expired))) => {
+                early_helps = due || r.evicted > 0 || expired > 0;
                 if r.files > 0 || expired > 0 {
                     tracing::info!(
                         files = r.files,

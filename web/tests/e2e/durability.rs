@@ -156,3 +156,68 @@ fn mid_wal_corruption_refuses_start_until_repair() {
         .expect("n");
     assert!(n > 0 && n < 100, "records before the damage are kept: {n}");
 }
+
+/// A write buffer over half full is persisted within seconds, not at the next interval: with
+/// an hour-long snapshot interval, writes of a past hour past half of a 256 KiB buffer are
+/// in Parquet files and out of memory soon after, and writes keep being accepted.
+#[test]
+fn a_buffer_over_half_full_is_snapshotted_without_waiting_for_the_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("crest.toml");
+    std::fs::write(&cfg, "[storage]\nmax_buffer = \"256KiB\"\n").expect("config");
+    let data = dir.path().join("data");
+    let s = start(
+        &data,
+        &[
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--snapshot-interval",
+            "3600s",
+        ],
+        &[],
+    );
+    let buffer_bytes = || -> f64 {
+        let text = client()
+            .get(s.url("/metrics"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix("crest_buffer_bytes "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("crest_buffer_bytes")
+    };
+    let mut written = 0;
+    while buffer_bytes() <= 128.0 * 1024.0 {
+        let (status, body) = write_lp(&s, None, &lines(written, written + 500));
+        assert_eq!(status, 204, "{body}");
+        written += 500;
+        assert!(written < 100_000, "the buffer never filled");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while walk(&data)
+        .iter()
+        .all(|p| p.extension().is_none_or(|e| e != "parquet"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot within 20 s of the buffer passing half full"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    while buffer_bytes() > 128.0 * 1024.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the persisted past hour never left memory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, body) = write_lp(&s, None, &lines(written, written + 500));
+    assert_eq!(status, 204, "{body}");
+    let n = sql(&s, None, "SELECT count(*) AS n FROM d");
+    assert_eq!(
+        n[0]["n"],
+        serde_json::json!(written + 500),
+        "every point, persisted or not"
+    );
+}

@@ -792,8 +792,20 @@ fn oversized_bodies_get_413_and_a_full_buffer_gets_503_with_retry_after() {
     let (status, _, _) = post(&s, "/v1/metrics", "application/json", Some("gzip"), bomb);
     assert_eq!(status, 413);
 
-    // The first write fills the 1-byte buffer; the next is refused for now, retryably.
-    let req = metrics_request(vec![counter(1)]);
+    // The first write fills the 1-byte buffer; the next is refused for now, retryably. The
+    // point is written "now": a snapshot (which starts at once on a buffer over half full)
+    // keeps the current hour in memory, so the buffer stays full.
+    let mut req = metrics_request(vec![counter(1)]);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as u64;
+    if let Some(Data::Sum(sum)) = req.resource_metrics[0].scope_metrics[0].metrics[0]
+        .data
+        .as_mut()
+    {
+        sum.data_points[0].time_unix_nano = now_ns;
+    }
     let (status, _, _) = post(
         &s,
         "/v1/metrics",
