@@ -63,7 +63,8 @@ pub struct ServeArgs {
     /// everything after it (logged). Without it, such a WAL refuses start-up.
     #[arg(long)]
     pub wal_repair: bool,
-    /// Override the config's snapshot interval, e.g. 10s.
+    /// Override the config's snapshot interval, e.g. 10s (a buffer over half full is persisted
+    /// at once regardless).
     #[arg(long)]
     pub snapshot_interval: Option<crate::config::HumanDuration>,
     /// How often Crest writes its own /metrics into `crest_*` tables (`0s`: never). Overrides
