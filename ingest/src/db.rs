@@ -1130,7 +1130,6 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
     Ok(())
 }
 
-/// Checks a point against the table's columns and adds the new ones. Returns whether any was.
 /// Whether two points have the same tag keys and the same field names and types, in order.
 fn same_columns(a: &Point, b: &Point) -> bool {
     a.tags.len() == b.tags.len()
@@ -1142,6 +1141,7 @@ fn same_columns(a: &Point, b: &Point) -> bool {
             .all(|((x, u), (y, v))| x == y && u.field_type() == v.field_type())
 }
 
+/// Checks a point against the table's columns and adds the new ones. Returns whether any was.
 fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<bool> {
     for (k, v) in &p.fields {
         if let Some(ty) = schema.fields.get(k)

@@ -35,8 +35,9 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
 /// How far before a window's start a parent (or root) span is looked for.
 const PARENT_LOOKBACK_NS: i64 = 3600 * NS_PER_S;
-/// The dependency join runs over windows of children this long, this many at a time.
+/// The dependency join runs over windows of children this long...
 const DEPENDENCY_CHUNK_NS: i64 = 3600 * NS_PER_S;
+/// ...this many at a time.
 const DEPENDENCY_CONCURRENCY: usize = 2;
 /// Columns whose text is JSON, returned as JSON.
 const JSON_COLUMNS: [&str; 4] = ["attributes", "resource_attributes", "events", "links"];

@@ -1172,3 +1172,63 @@ fn loadgen_otlp_workloads_land_whole() {
     assert_eq!(points[0]["cpu"], 100, "{points:?}");
     assert_eq!(points[0]["modes"], 8, "{points:?}");
 }
+
+/// `crest loadgen` retries a 503 after its Retry-After, as real clients do: against a 1-byte
+/// write buffer every request after the first is refused until the early snapshot evicts the
+/// past hour, and the run still ends with every sample written and no error.
+#[test]
+fn loadgen_retries_a_full_buffer_until_the_snapshot_frees_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("crest.toml");
+    std::fs::write(&cfg, "[storage]\nmax_buffer = \"1B\"\n").expect("config");
+    let s = start(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().expect("utf8")],
+        &[],
+    );
+    let two_days_ago_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        - 2 * 86_400_000;
+    let start_ms = two_days_ago_ms.to_string();
+    let out = std::process::Command::new(super::harness::bin())
+        .args(["loadgen", "--url", &s.base, "--protocol", "lp"])
+        .args(["--hosts", "1", "--series-per-host", "50", "--samples", "4"])
+        .args([
+            "--batch",
+            "50",
+            "--concurrency",
+            "2",
+            "--start-ms",
+            &start_ms,
+        ])
+        .output()
+        .expect("loadgen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert!(
+        summary["retries"].as_u64().unwrap_or(0) >= 1,
+        "the full buffer refused something: {summary}"
+    );
+    let tables = sql(&s, None, "SHOW TABLES");
+    let names: Vec<String> = tables
+        .iter()
+        .filter(|r| r["table_schema"] == "public")
+        .filter_map(|r| r["table_name"].as_str().map(str::to_string))
+        .collect();
+    let total: u64 = names
+        .iter()
+        .map(|t| {
+            sql(&s, None, &format!("SELECT count(*) AS n FROM \"{t}\""))[0]["n"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(total, 200, "every sample of the 4 requests: {names:?}");
+}
