@@ -108,6 +108,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let s = &file.storage;
+    let interval = args.snapshot_interval.unwrap_or(s.snapshot_interval).0;
+    if interval.is_zero() {
+        // A zero period would stop the snapshot loop at its first tick, leaving the buffer
+        // and the WAL to grow until shutdown.
+        anyhow::bail!("--snapshot-interval must be above zero");
+    }
     let config = DbConfig {
         wal: WalConfig {
             repair: args.wal_repair,
@@ -236,7 +242,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let interval = args.snapshot_interval.unwrap_or(s.snapshot_interval).0;
     let bg = tokio::spawn(server::background_loop(
         Arc::clone(&db),
         interval,

@@ -507,6 +507,9 @@ impl ConfigFile {
                 return Err(format!("token {:?} has no scopes", t.name));
             }
         }
+        if cfg.storage.snapshot_interval.0.is_zero() {
+            return Err("[storage] snapshot_interval must be above zero".to_string());
+        }
         cfg.planning.validate()?;
         let mut jobs = std::collections::BTreeSet::new();
         for job in &cfg.scrape {
@@ -659,6 +662,11 @@ mod tests {
         let err = ConfigFile::parse("[[tokens]]\nname='x'\ntoken='short'\nscopes=['read']")
             .expect_err("bad");
         assert!(err.contains("shorter than 16"), "{err}");
+        let err = ConfigFile::parse("[storage]\nsnapshot_interval = \"0s\"").expect_err("zero");
+        assert!(
+            err.contains("snapshot_interval must be above zero"),
+            "{err}"
+        );
         let err = ConfigFile::parse("bogus = 1").expect_err("unknown key");
         assert!(err.contains("bogus"), "{err}");
     }

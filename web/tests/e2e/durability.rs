@@ -1,6 +1,6 @@
 //! D4 (mid-WAL corruption), D5 (crash at each persistence step), graceful shutdown.
 
-use super::harness::{client, sql, start, try_start, write_lp};
+use super::harness::{client, sql, start, start_with_config, try_start, write_lp};
 
 /// Points of two small tables, `d` and `e`, in one (long past) hour: they share files.
 fn lines(from: usize, to: usize) -> String {
@@ -163,19 +163,12 @@ fn mid_wal_corruption_refuses_start_until_repair() {
 #[test]
 fn a_buffer_over_half_full_is_snapshotted_without_waiting_for_the_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = dir.path().join("crest.toml");
-    std::fs::write(&cfg, "[storage]\nmax_buffer = \"256KiB\"\n").expect("config");
-    let data = dir.path().join("data");
-    let s = start(
-        &data,
-        &[
-            "--config",
-            cfg.to_str().expect("utf8"),
-            "--snapshot-interval",
-            "3600s",
-        ],
-        &[],
+    let s = start_with_config(
+        dir.path(),
+        "[storage]\nmax_buffer = \"256KiB\"\n",
+        &["--snapshot-interval", "3600s"],
     );
+    let data = dir.path().join("data");
     let buffer_bytes = || -> f64 {
         let text = client()
             .get(s.url("/metrics"))
@@ -219,5 +212,32 @@ fn a_buffer_over_half_full_is_snapshotted_without_waiting_for_the_interval() {
         n[0]["n"],
         serde_json::json!(written + 500),
         "every point, persisted or not"
+    );
+}
+
+/// A zero snapshot interval is refused at start, naming the flag (it would otherwise stop the
+/// snapshot loop, so nothing is persisted until shutdown), from the flag or the config file.
+#[test]
+fn a_zero_snapshot_interval_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = try_start(&dir.path().join("a"), &["--snapshot-interval", "0s"], &[])
+        .err()
+        .expect("must refuse");
+    assert!(
+        err.contains("--snapshot-interval must be above zero"),
+        "{err}"
+    );
+    let cfg = dir.path().join("crest.toml");
+    std::fs::write(&cfg, "[storage]\nsnapshot_interval = \"0s\"\n").expect("config");
+    let err = try_start(
+        &dir.path().join("b"),
+        &["--config", cfg.to_str().expect("utf8")],
+        &[],
+    )
+    .err()
+    .expect("must refuse");
+    assert!(
+        err.contains("snapshot_interval must be above zero"),
+        "{err}"
     );
 }

@@ -135,6 +135,32 @@ impl Drop for Server {
     }
 }
 
+/// Starts the binary with `toml` as its config file (`dir/crest.toml`) on the data directory
+/// `dir/data`, plus `extra` flags.
+pub fn start_with_config(dir: &Path, toml: &str, extra: &[&str]) -> Server {
+    let cfg = dir.join("crest.toml");
+    std::fs::write(&cfg, toml).expect("config");
+    let cfg = cfg.to_str().expect("utf-8 path");
+    let mut args = vec!["--config", cfg];
+    args.extend_from_slice(extra);
+    start(&dir.join("data"), &args, &[])
+}
+
+/// Runs `crest loadgen --url <server> <args>`; it must succeed. Returns its JSON summary.
+pub fn loadgen(s: &Server, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(bin())
+        .args(["loadgen", "--url", &s.base])
+        .args(args)
+        .output()
+        .expect("loadgen");
+    assert!(
+        out.status.success(),
+        "loadgen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("loadgen summary")
+}
+
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))

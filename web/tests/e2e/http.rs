@@ -1,6 +1,6 @@
 //! Ingest and SQL over HTTP, statuses, formats, idempotent retries, restart.
 
-use super::harness::{client, sql, start, write_lp};
+use super::harness::{client, sql, start, start_with_config, write_lp};
 use std::io::Write;
 
 #[test]
@@ -339,13 +339,7 @@ fn ingest_rate_limit_answers_429_per_token() {
 #[test]
 fn series_cardinality_limit_refuses_only_new_series() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = dir.path().join("crest.toml");
-    std::fs::write(&cfg, "[limits]\nmax_series_per_table = 3\n").expect("config");
-    let s = start(
-        &dir.path().join("data"),
-        &["--config", cfg.to_str().expect("utf-8")],
-        &[],
-    );
+    let s = start_with_config(dir.path(), "[limits]\nmax_series_per_table = 3\n", &[]);
     let lines = |hosts: &[&str], t: i64| -> String {
         hosts
             .iter()

@@ -1,7 +1,7 @@
 //! OTLP/HTTP against the real binary: protobuf, JSON, gzip, chunked bodies, partial success,
 //! error statuses, and the trace APIs reading back what was sent.
 
-use super::harness::{Server, client, sql, start};
+use super::harness::{Server, client, loadgen, sql, start, start_with_config};
 use ingest::decode::otlp::proto::{self, any_value, metric::Data, number_data_point::Value as NV};
 use prost::Message;
 use serde_json::Value;
@@ -763,15 +763,9 @@ fn hex(b: &[u8]) -> String {
 #[test]
 fn oversized_bodies_get_413_and_a_full_buffer_gets_503_with_retry_after() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = dir.path().join("crest.toml");
-    std::fs::write(
-        &cfg,
+    let s = start_with_config(
+        dir.path(),
         "[http]\nmax_body = \"2KiB\"\nmax_decoded = \"8KiB\"\n[storage]\nmax_buffer = \"1B\"\n",
-    )
-    .expect("config");
-    let s = start(
-        &dir.path().join("data"),
-        &["--config", cfg.to_str().expect("utf8")],
         &[],
     );
     let big = vec![b' '; 4096];
@@ -1132,17 +1126,7 @@ fn loadgen_otlp_workloads_land_whole() {
             "40",
         ][..],
     ] {
-        let out = std::process::Command::new(super::harness::bin())
-            .args(["loadgen", "--url", &s.base, "--token", "lg-token"])
-            .args(args)
-            .output()
-            .expect("loadgen");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: Value = serde_json::from_slice(&out.stdout).expect("summary");
+        let summary = loadgen(&s, &[&["--token", "lg-token"][..], args].concat());
         assert_eq!(summary["errors"], 0, "{summary}");
     }
     let rows = sql(
@@ -1179,38 +1163,32 @@ fn loadgen_otlp_workloads_land_whole() {
 #[test]
 fn loadgen_retries_a_full_buffer_until_the_snapshot_frees_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = dir.path().join("crest.toml");
-    std::fs::write(&cfg, "[storage]\nmax_buffer = \"1B\"\n").expect("config");
-    let s = start(
-        &dir.path().join("data"),
-        &["--config", cfg.to_str().expect("utf8")],
-        &[],
-    );
+    let s = start_with_config(dir.path(), "[storage]\nmax_buffer = \"1B\"\n", &[]);
     let two_days_ago_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64
         - 2 * 86_400_000;
     let start_ms = two_days_ago_ms.to_string();
-    let out = std::process::Command::new(super::harness::bin())
-        .args(["loadgen", "--url", &s.base, "--protocol", "lp"])
-        .args(["--hosts", "1", "--series-per-host", "50", "--samples", "4"])
-        .args([
+    let summary = loadgen(
+        &s,
+        &[
+            "--protocol",
+            "lp",
+            "--hosts",
+            "1",
+            "--series-per-host",
+            "50",
+            "--samples",
+            "4",
             "--batch",
             "50",
             "--concurrency",
             "2",
             "--start-ms",
             &start_ms,
-        ])
-        .output()
-        .expect("loadgen");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let summary: Value = serde_json::from_slice(&out.stdout).expect("summary");
     assert_eq!(summary["errors"], 0, "{summary}");
     assert!(
         summary["retries"].as_u64().unwrap_or(0) >= 1,
