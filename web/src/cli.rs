@@ -32,6 +32,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Generate node-exporter-like load against a Crest (or VictoriaMetrics) endpoint and report
     /// the ingest rate.
+    ///
+    /// A request answered 503 or 429 is sent again after its Retry-After (up to 60 times), as
+    /// Prometheus and the OTLP exporters do; the rate includes that wait and the JSON summary
+    /// counts `retries`. Any other failure counts in `errors` and fails the run.
     Loadgen(crate::loadgen::LoadgenArgs),
     /// Backtest forecast models on a CSV series by rolling origin and print accuracy, interval
     /// coverage and peak errors (the forecast accuracy benchmark).
