@@ -215,6 +215,46 @@ fn a_buffer_over_half_full_is_snapshotted_without_waiting_for_the_interval() {
     );
 }
 
+/// A full buffer of the current hour cannot be freed by a snapshot (the hot hour stays in
+/// memory), so the early snapshot runs once and then waits for the interval instead of
+/// rewriting the same hour every second.
+#[test]
+fn a_full_buffer_of_hot_data_is_not_snapshotted_every_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = start_with_config(
+        dir.path(),
+        "[storage]\nmax_buffer = \"1B\"\n",
+        &["--snapshot-interval", "3600s"],
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let (status, body) = write_lp(&s, None, &format!("hot,host=a v=1 {now}\n"));
+    assert_eq!(status, 204, "{body}");
+    let snapshots = || -> u64 {
+        let text = client()
+            .get(s.url("/metrics"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix("crest_snapshots_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("crest_snapshots_total")
+    };
+    // The first early snapshot comes within a second or two; then none for the hour.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while snapshots() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no early snapshot");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(snapshots(), 1, "one early snapshot, not one a second");
+    let (status, _) = write_lp(&s, None, &format!("hot,host=a v=2 {now}\n"));
+    assert_eq!(status, 503, "the hot hour still fills the buffer");
+}
+
 /// A zero snapshot interval is refused at start, naming the flag (it would otherwise stop the
 /// snapshot loop, so nothing is persisted until shutdown), from the flag or the config file.
 #[test]
