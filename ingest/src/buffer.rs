@@ -5,6 +5,7 @@
 //! first, so queries take the hour from here and skip the file. Writing the same series and
 //! timestamp again replaces the fields it names (a retried request changes nothing).
 
+use crate::batch::{Batch, PointRef};
 use crate::point::{FieldType, FieldValue, Point};
 use crate::schema::TableSchema;
 use arrow::array::{
@@ -264,20 +265,19 @@ fn tags_hash<'a>(tags: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> u64
     h.finish()
 }
 
-fn point_tags(tags: &[(String, String)]) -> impl ExactSizeIterator<Item = (&str, &str)> {
-    tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-}
-
 /// Seeded once per process, like the write path's other maps.
 static TAGS_HASH: std::sync::LazyLock<foldhash::fast::RandomState> =
     std::sync::LazyLock::new(foldhash::fast::RandomState::default);
 
-fn same_tags(key: &[(Arc<str>, Arc<str>)], tags: &[(String, String)]) -> bool {
+fn same_tags<'a>(
+    key: &[(Arc<str>, Arc<str>)],
+    tags: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) -> bool {
     key.len() == tags.len()
         && key
             .iter()
             .zip(tags)
-            .all(|((k, v), (tk, tv))| **k == **tk && **v == **tv)
+            .all(|((k, v), (tk, tv))| **k == *tk && **v == *tv)
 }
 
 impl TableBuffer {
@@ -303,23 +303,29 @@ impl TableBuffer {
     }
 
     /// The id of the series with these tags, if any partition holds it.
-    fn find(&self, hash: u64, tags: &[(String, String)]) -> Option<SeriesId> {
+    fn find<'a>(
+        &self,
+        hash: u64,
+        tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Option<SeriesId> {
         self.by_hash.get(&hash)?.iter().copied().find(|id| {
             self.series
                 .get(*id as usize)
-                .is_some_and(|(key, n)| *n > 0 && same_tags(key, tags))
+                .is_some_and(|(key, n)| *n > 0 && same_tags(key, tags.clone()))
         })
     }
 
     /// The id of the series with these tags, taking a new one (and interning its strings) for
     /// a series new to the buffer.
-    fn id_of(&mut self, tags: &[(String, String)]) -> SeriesId {
-        let hash = tags_hash(point_tags(tags));
-        if let Some(id) = self.find(hash, tags) {
+    fn id_of<'a>(
+        &mut self,
+        tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> SeriesId {
+        let hash = tags_hash(tags.clone());
+        if let Some(id) = self.find(hash, tags.clone()) {
             return id;
         }
         let key: SeriesKey = tags
-            .iter()
             .map(|(k, v)| (self.intern(k), self.intern(v)))
             .collect();
         let id = match self.free.pop() {
@@ -336,18 +342,25 @@ impl TableBuffer {
         id
     }
 
-    /// Inserts a point (already validated against the schema).
+    /// Inserts an owned point (already validated against the schema).
     pub fn insert(&mut self, p: Point) -> usize {
-        let id = self.id_of(&p.tags);
+        let batch = Batch::from_points(vec![(0, p)]);
+        batch.get(0).map_or(0, |p| self.insert_ref(p))
+    }
+
+    /// Inserts a point of a batch (already validated against the schema); returns the bytes
+    /// the buffer grew by.
+    pub fn insert_ref(&mut self, p: PointRef<'_>) -> usize {
+        let id = self.id_of(p.tags());
         let fields: Row = p
-            .fields
-            .into_iter()
-            .map(|(k, v)| (self.field_name(&k), v))
+            .fields()
+            .map(|(k, v)| (self.field_name(k), v.to_owned_value()))
             .collect();
-        let part = self.partitions.entry(hour_of(p.time_ns)).or_default();
+        let time_ns = p.time_ns();
+        let part = self.partitions.entry(hour_of(time_ns)).or_default();
         let before = part.bytes;
         let slot = &mut self.series[id as usize];
-        if part.insert(id, &slot.0, p.time_ns, fields) {
+        if part.insert(id, &slot.0, time_ns, fields) {
             if slot.1 == 0 {
                 self.active += 1;
             }
@@ -393,8 +406,11 @@ impl TableBuffer {
     }
 
     /// Whether any buffered partition has the series with these tags.
-    pub fn has_series(&self, tags: &[(String, String)]) -> bool {
-        self.find(tags_hash(point_tags(tags)), tags).is_some()
+    pub fn has_series<'a>(
+        &self,
+        tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> bool {
+        self.find(tags_hash(tags.clone()), tags).is_some()
     }
 
     /// Bytes held by all partitions.
@@ -530,17 +546,21 @@ mod tests {
         tb.insert(p(&[("host", "a")], 1.0, HOUR_NS + 10));
         tb.insert(p(&[("host", "b")], 1.0, HOUR_NS + 20));
         assert_eq!(tb.active_series(), 2);
-        let a = [("host".to_string(), "a".to_string())];
-        let b = [("host".to_string(), "b".to_string())];
-        let c = [("host".to_string(), "c".to_string())];
-        assert!(tb.has_series(&a) && tb.has_series(&b) && !tb.has_series(&c));
+        let a = [("host", "a")];
+        let b = [("host", "b")];
+        let c = [("host", "c")];
+        assert!(
+            tb.has_series(a.iter().copied())
+                && tb.has_series(b.iter().copied())
+                && !tb.has_series(c.iter().copied())
+        );
         // a is still in the second hour after the first goes.
         tb.remove_partition(0).expect("hour 0");
         assert_eq!(tb.active_series(), 2);
-        assert!(tb.has_series(&a));
+        assert!(tb.has_series(a.iter().copied()));
         tb.remove_partition(HOUR_NS).expect("hour 1");
         assert_eq!(tb.active_series(), 0);
-        assert!(!tb.has_series(&a) && !tb.has_series(&b));
+        assert!(!tb.has_series(a.iter().copied()) && !tb.has_series(b.iter().copied()));
         assert!(tb.by_hash.is_empty(), "freed ids leave the hash index");
         let left: Vec<&str> = tb.interner.iter().map(|s| &**s).collect();
         assert_eq!(
@@ -552,7 +572,7 @@ mod tests {
         tb.insert(p(&[("host", "c")], 1.0, 10));
         tb.insert(p(&[("host", "d")], 1.0, 10));
         assert_eq!(tb.series.len(), 2);
-        assert!(tb.has_series(&c) && !tb.has_series(&a));
+        assert!(tb.has_series(c.iter().copied()) && !tb.has_series(a.iter().copied()));
         let part = tb.partitions.values().next().expect("partition");
         assert_eq!((part.rows, part.series_count()), (2, 2));
     }
@@ -562,15 +582,15 @@ mod tests {
         let mut tb = TableBuffer::default();
         tb.insert(p(&[("host", "a")], 1.0, 10));
         tb.insert(p(&[("host", "b")], 2.0, 10));
-        let a = [("host".to_string(), "a".to_string())];
-        let b = [("host".to_string(), "b".to_string())];
+        let a = [("host", "a")];
+        let b = [("host", "b")];
         // Put both ids under a's hash, b's first, as if the hashes were equal.
-        let ha = tags_hash(point_tags(&a));
-        let hb = tags_hash(point_tags(&b));
+        let ha = tags_hash(a.iter().copied());
+        let hb = tags_hash(b.iter().copied());
         let id_b = tb.by_hash[&hb][0];
         let id_a = tb.by_hash[&ha][0];
         tb.by_hash.insert(ha, vec![id_b, id_a]);
-        assert_eq!(tb.find(ha, &a), Some(id_a));
+        assert_eq!(tb.find(ha, a.iter().copied()), Some(id_a));
         // A write of a lands on a, not on b.
         tb.insert(p(&[("host", "a")], 3.0, 20));
         let part = tb.partitions.values().next().expect("partition");

@@ -1,11 +1,12 @@
 //! The database: validation, WAL, buffer, snapshots, retention, and consistent views for queries.
 
+use crate::batch::{Batch, PointRef, ValueRef};
 use crate::buffer::{HOUR_NS, TableBuffer, batch_to_points, hour_of};
 use crate::clock::Clock;
 use crate::compact::{self, Candidate, SHARED_MAX_ROWS};
 use crate::error::{Error, Result};
 use crate::manifest::{FileMeta, Manifest};
-use crate::point::{FieldType, Point, codec};
+use crate::point::{Point, codec};
 use crate::schema::{TABLE_COLUMN, TIME_COLUMN, TableSchema};
 use crate::wal::{Recovery, Wal, WalConfig};
 use crate::{paths, persist};
@@ -200,7 +201,7 @@ struct Shared {
 /// The embedded time-series store.
 pub struct Db {
     shared: Arc<Shared>,
-    wal: Wal<Vec<Point>>,
+    wal: Wal<Batch>,
     recovery: RecoveryReport,
 }
 
@@ -266,7 +267,7 @@ impl Db {
             &data_dir,
             config.wal.clone(),
             after,
-            Box::new(move |seq, points| sink.apply(seq, points, true)),
+            Box::new(move |seq, batch| sink.apply(seq, &batch)),
         )?;
         let replayed_records = records.len();
         for (seq, payload) in records {
@@ -275,7 +276,7 @@ impl Db {
                 offset: 0,
                 reason: format!("record {seq} passed its checksum but does not decode"),
             })?;
-            shared.apply(seq, points, false);
+            shared.replay(seq, points);
         }
         if replayed_records > 0 {
             tracing::info!(records = replayed_records, "Replayed WAL.");
@@ -317,7 +318,12 @@ impl Db {
     /// Validates points, makes the valid ones durable (WAL fsync) and visible, and reports the
     /// rest. Each point carries a caller tag (line number, series index) used in rejections.
     pub async fn write(&self, points: Vec<(usize, Point)>) -> Result<WriteOutcome> {
-        let (valid, rejected) = self.shared.validate(points)?;
+        self.write_batch(Batch::from_points(points)).await
+    }
+
+    /// [`Db::write`] for points already in a [`Batch`], tagged by the caller.
+    pub async fn write_batch(&self, batch: Batch) -> Result<WriteOutcome> {
+        let (valid, rejected) = self.shared.validate(batch)?;
         self.shared
             .stats
             .points_rejected
@@ -328,8 +334,8 @@ impl Db {
                 rejected,
             });
         }
-        let mut bytes = Vec::with_capacity(valid.len() * 64);
-        codec::encode(&valid, &mut bytes);
+        let mut bytes = Vec::with_capacity(valid.len() * 40 + valid.text_len() * 2);
+        codec::encode_batch(&valid, &mut bytes);
         let n = valid.len();
         self.shared
             .stats
@@ -758,23 +764,22 @@ fn time_range(batch: &RecordBatch) -> (i64, i64) {
 }
 
 impl Shared {
-    /// Checks names, limits, types and cardinality; registers new columns.
+    /// Checks names, limits, types and cardinality; registers new columns. Returns the batch
+    /// of the points that passed, and the others' caller tags with why they did not.
     #[allow(clippy::type_complexity)]
-    fn validate(&self, points: Vec<(usize, Point)>) -> Result<(Vec<Point>, Vec<(usize, Error)>)> {
+    fn validate(&self, mut batch: Batch) -> Result<(Batch, Vec<(usize, Error)>)> {
         let lim = &self.cfg.limits;
         // The checks that need no state run before the lock, which the WAL thread's apply
         // also takes.
         let mut rejected = Vec::new();
-        let points: Vec<(usize, Point)> = points
-            .into_iter()
-            .filter_map(|(tag, p)| match check_point(&p, lim) {
-                Ok(()) => Some((tag, p)),
-                Err(e) => {
-                    rejected.push((tag, e));
-                    None
-                }
-            })
-            .collect();
+        batch.retain(|p| match check_point(p, lim) {
+            Ok(()) => true,
+            Err(e) => {
+                rejected.push((p.tag(), e));
+                false
+            }
+        });
+        let mut keep = vec![false; batch.len()];
         let mut st = self.state.write();
         if st.buffer_bytes > self.cfg.max_buffer_bytes {
             return Err(Error::BufferFull {
@@ -782,41 +787,42 @@ impl Shared {
                 limit: self.cfg.max_buffer_bytes,
             });
         }
-        let mut valid = Vec::with_capacity(points.len());
         let mut changed = false;
         let st = &mut *st;
         // One map lookup per table of the request instead of several per point.
-        for (table, group) in group_by_table(points, |(_, p)| &p.table) {
-            let schema = entry_of(&mut st.schemas, &table);
-            let tb = entry_of(&mut st.tables, &table);
+        for (table, group) in group_by_table(&batch) {
+            let schema = entry_of(&mut st.schemas, table);
+            let tb = entry_of(&mut st.tables, table);
             // Every span is its own series (span_id is a tag); memory bounds spans instead.
             let spans = table == crate::decode::otlp::SPANS_TABLE;
             // Points of one request mostly share their columns: a point with the same tag keys
             // and field names and types as the last accepted one needs no schema check (the
             // schema only grows, so what passed still passes).
-            let mut last_ok: Option<usize> = None;
-            for (tag, p) in group {
-                let hour = hour_of(p.time_ns);
+            let mut last_ok: Option<PointRef<'_>> = None;
+            for i in group {
+                let Some(p) = batch.get(i) else { continue };
+                let hour = hour_of(p.time_ns());
                 if !tb.partitions.contains_key(&hour) {
                     // A late write to a persisted hour: load the hour now, so that a failure
                     // fails this request (nothing written) instead of leaving a hole after a
                     // snapshot.
-                    st.buffer_bytes += self.load_persisted_hour(tb, &table, hour)?;
+                    st.buffer_bytes += self.load_persisted_hour(tb, table, hour)?;
                 }
-                let known = last_ok.is_some_and(|i| same_columns(&valid[i], &p));
+                let known = last_ok.is_some_and(|q| same_columns(q, p));
                 let checked = if known {
                     Ok(false)
                 } else {
-                    check_schema(&p, schema, lim)
+                    check_schema(p, schema, lim)
                 };
                 let checked = checked.and_then(|added| {
                     if !spans
                         && tb.active_series() >= lim.max_series_per_table
-                        && !tb.has_series(&p.tags)
+                        && !tb.has_series(p.tags())
                     {
                         return Err(Error::Limit(format!(
                             "table {:?} has reached its limit of {} active series; new series are refused, existing ones still accepted",
-                            p.table, lim.max_series_per_table
+                            p.table(),
+                            lim.max_series_per_table
                         )));
                     }
                     Ok(added)
@@ -825,11 +831,11 @@ impl Shared {
                     Ok(added) => {
                         changed |= added;
                         if !known {
-                            last_ok = Some(valid.len());
+                            last_ok = Some(p);
                         }
-                        valid.push(p);
+                        keep[i] = true;
                     }
-                    Err(e) => rejected.push((tag, e)),
+                    Err(e) => rejected.push((p.tag(), e)),
                 }
             }
         }
@@ -844,61 +850,77 @@ impl Shared {
             st.tables
                 .retain(|t, tb| schemas.contains_key(t) || !tb.partitions.is_empty());
         }
-        Ok((valid, rejected))
+        let mut i = 0;
+        batch.retain(|_| {
+            i += 1;
+            keep.get(i - 1).copied().unwrap_or(false)
+        });
+        Ok((batch, rejected))
     }
 
-    /// Applies a durable record to the buffer (WAL writer thread, or replay at open).
-    ///
-    /// `validated` says the points passed [`Shared::validate`] in this process, which already
-    /// registered their columns (a schema with a field is never removed), so the per-point
-    /// schema work is skipped on the WAL thread; a replayed record is checked here.
-    fn apply(&self, seq: u64, points: Vec<Point>, validated: bool) {
+    /// Applies a WAL record read back at open: registers the columns its points name (a
+    /// field whose type conflicts with the schema is dropped, as the live write would have
+    /// refused it), then applies it.
+    fn replay(&self, seq: u64, mut points: Vec<Point>) {
+        {
+            let mut st = self.state.write();
+            let st = &mut *st;
+            let mut changed = false;
+            for p in &mut points {
+                let schema = entry_of(&mut st.schemas, &p.table);
+                for (t, _) in &p.tags {
+                    if !schema.tags.contains(t) {
+                        schema.tags.insert(t.clone());
+                        changed = true;
+                    }
+                }
+                p.fields.retain(|(f, v)| match schema.fields.get(f) {
+                    Some(ty) => *ty == v.field_type(),
+                    None => {
+                        schema.fields.insert(f.clone(), v.field_type());
+                        changed = true;
+                        true
+                    }
+                });
+            }
+            if changed {
+                st.schema_version += 1;
+            }
+        }
+        points.retain(|p| !p.fields.is_empty());
+        self.apply(
+            seq,
+            &Batch::from_points(points.into_iter().enumerate().collect()),
+        );
+    }
+
+    /// Applies a durable record to the buffer (WAL writer thread, or replay at open). Its
+    /// points passed [`Shared::validate`] (or [`Shared::replay`]), which registered their
+    /// columns, and a schema never loses a column, so there is no per-point schema work here.
+    fn apply(&self, seq: u64, batch: &Batch) {
         let mut st = self.state.write();
         let st = &mut *st;
         let mut added = 0usize;
         // Grouped by table (order within a table kept, so a later write of a series and
         // timestamp still wins): one map lookup per table instead of two per point.
-        for (table, group) in group_by_table(points, |p| &p.table) {
-            let schema = entry_of(&mut st.schemas, &table);
-            let tb = entry_of(&mut st.tables, &table);
-            for mut p in group {
-                if !validated {
-                    let mut changed = false;
-                    for (t, _) in &p.tags {
-                        if !schema.tags.contains(t) {
-                            schema.tags.insert(t.clone());
-                            changed = true;
-                        }
-                    }
-                    p.fields.retain(|(f, v)| match schema.fields.get(f) {
-                        Some(ty) => *ty == v.field_type(),
-                        None => {
-                            schema.fields.insert(f.clone(), v.field_type());
-                            changed = true;
-                            true
-                        }
-                    });
-                    if changed {
-                        st.schema_version += 1;
-                    }
-                    if p.fields.is_empty() {
-                        continue;
-                    }
-                }
-                let hour = hour_of(p.time_ns);
+        for (table, group) in group_by_table(batch) {
+            let tb = entry_of(&mut st.tables, table);
+            for i in group {
+                let Some(p) = batch.get(i) else { continue };
+                let hour = hour_of(p.time_ns());
                 if !tb.partitions.contains_key(&hour) {
-                    match self.load_persisted_hour(tb, &table, hour) {
+                    match self.load_persisted_hour(tb, table, hour) {
                         Ok(n) => added += n,
                         Err(e) => {
                             // Persisting this hour now would replace its file without the old
                             // rows: block snapshots (the WAL keeps everything) until an operator
                             // looks.
                             tracing::error!(table = %table, hour, error = %e, "Could not load a persisted hour before a late write; snapshots are blocked until restart.");
-                            self.load_failures.lock().insert((table.clone(), hour));
+                            self.load_failures.lock().insert((table.to_string(), hour));
                         }
                     }
                 }
-                added += tb.insert(p);
+                added += tb.insert_ref(p);
             }
         }
         st.buffer_bytes += added;
@@ -1014,8 +1036,9 @@ impl Shared {
             }
         }
         let mut added = 0;
-        for p in points {
-            added += tb.insert(p);
+        let batch = Batch::from_points(points.into_iter().enumerate().collect());
+        for p in batch.iter() {
+            added += tb.insert_ref(p);
         }
         if let Some(part) = tb.partitions.get_mut(&hour) {
             part.dirty = false;
@@ -1040,21 +1063,30 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
     })
 }
 
-/// Splits `items` by table, in order of first appearance, keeping their order within a table.
-fn group_by_table<T>(items: Vec<T>, table: impl Fn(&T) -> &String) -> Vec<(String, Vec<T>)> {
-    let mut index: crate::buffer::HashMap<String, usize> = Default::default();
-    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
-    for item in items {
-        let at = match index.get(table(&item).as_str()) {
-            Some(&i) => i,
-            None => {
-                let name = table(&item).clone();
-                index.insert(name.clone(), groups.len());
-                groups.push((name, Vec::new()));
-                groups.len() - 1
-            }
+/// The batch's point indices by table, tables in order of first appearance, points in order
+/// within a table. Consecutive points of one table (the usual case) compare one string instead
+/// of hashing it.
+fn group_by_table(batch: &Batch) -> Vec<(&str, Vec<usize>)> {
+    let mut index: crate::buffer::HashMap<&str, usize> = Default::default();
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut last: Option<(&str, usize)> = None;
+    for (i, p) in batch.iter().enumerate() {
+        let table = p.table();
+        let at = match last {
+            Some((t, at)) if t == table => at,
+            _ => match index.get(table) {
+                Some(&at) => at,
+                None => {
+                    index.insert(table, groups.len());
+                    groups.push((table, Vec::new()));
+                    groups.len() - 1
+                }
+            },
         };
-        groups[at].1.push(item);
+        last = Some((table, at));
+        if let Some(g) = groups.get_mut(at) {
+            g.1.push(i);
+        }
     }
     groups
 }
@@ -1082,22 +1114,24 @@ fn check_reserved(column: &str) -> Result<()> {
     })
 }
 
-fn check_point(p: &Point, lim: &Limits) -> Result<()> {
-    check_name(&p.table, "table", lim)?;
-    if p.time_ns < i64::MIN + HOUR_NS || p.time_ns > i64::MAX - HOUR_NS {
+fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
+    check_name(p.table(), "table", lim)?;
+    let time_ns = p.time_ns();
+    if time_ns < i64::MIN + HOUR_NS || time_ns > i64::MAX - HOUR_NS {
         return Err(Error::InvalidName {
-            name: p.time_ns.to_string(),
+            name: time_ns.to_string(),
             reason: "timestamp is outside the storable range (about 1677-09-21 to 2262-04-11)",
         });
     }
-    if p.tags.len() > lim.max_tags {
+    let tags = p.tags();
+    if tags.len() > lim.max_tags {
         return Err(Error::Limit(format!(
             "point has {} tags, more than the limit of {}",
-            p.tags.len(),
+            tags.len(),
             lim.max_tags
         )));
     }
-    for (k, v) in &p.tags {
+    for (k, v) in tags {
         check_name(k, "tag", lim)?;
         check_reserved(k)?;
         if v.len() > lim.max_tag_value_len {
@@ -1108,16 +1142,16 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
             )));
         }
     }
-    if p.fields.is_empty() {
+    if p.fields().len() == 0 {
         return Err(Error::InvalidName {
-            name: p.table.clone(),
+            name: p.table().to_string(),
             reason: "point has no fields",
         });
     }
-    for (k, v) in &p.fields {
+    for (k, v) in p.fields() {
         check_name(k, "field", lim)?;
         check_reserved(k)?;
-        if let crate::point::FieldValue::Str(s) = v
+        if let ValueRef::Str(s) = v
             && s.len() > lim.max_string_len
         {
             return Err(Error::Limit(format!(
@@ -1131,52 +1165,47 @@ fn check_point(p: &Point, lim: &Limits) -> Result<()> {
 }
 
 /// Whether two points have the same tag keys and the same field names and types, in order.
-fn same_columns(a: &Point, b: &Point) -> bool {
-    a.tags.len() == b.tags.len()
-        && a.fields.len() == b.fields.len()
-        && a.tags.iter().zip(&b.tags).all(|((x, _), (y, _))| x == y)
-        && a.fields
-            .iter()
-            .zip(&b.fields)
+fn same_columns(a: PointRef<'_>, b: PointRef<'_>) -> bool {
+    let (at, bt, af, bf) = (a.tags(), b.tags(), a.fields(), b.fields());
+    at.len() == bt.len()
+        && af.len() == bf.len()
+        && at.zip(bt).all(|((x, _), (y, _))| x == y)
+        && af
+            .zip(bf)
             .all(|((x, u), (y, v))| x == y && u.field_type() == v.field_type())
 }
 
 /// Checks a point against the table's columns and adds the new ones. Returns whether any was.
-fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<bool> {
-    for (k, v) in &p.fields {
+fn check_schema(p: PointRef<'_>, schema: &mut TableSchema, lim: &Limits) -> Result<bool> {
+    for (k, v) in p.fields() {
         if let Some(ty) = schema.fields.get(k)
             && *ty != v.field_type()
         {
             return Err(Error::TypeConflict {
-                table: p.table.clone(),
-                field: k.clone(),
+                table: p.table().to_string(),
+                field: k.to_string(),
                 expected: ty.name(),
                 found: v.field_type().name(),
             });
         }
         if schema.tags.contains(k) {
             return Err(Error::InvalidName {
-                name: k.clone(),
+                name: k.to_string(),
                 reason: "is a tag of this table, not a field",
             });
         }
     }
-    for (k, _) in &p.tags {
+    for (k, _) in p.tags() {
         if schema.fields.contains_key(k) {
             return Err(Error::InvalidName {
-                name: k.clone(),
+                name: k.to_string(),
                 reason: "is a field of this table, not a tag",
             });
         }
     }
-    let new_cols = p
-        .tags
-        .iter()
-        .filter(|(k, _)| !schema.tags.contains(k))
-        .count()
-        + p.fields
-            .iter()
-            .filter(|(k, _)| !schema.fields.contains_key(k))
+    let new_cols = p.tags().filter(|(k, _)| !schema.tags.contains(*k)).count()
+        + p.fields()
+            .filter(|(k, _)| !schema.fields.contains_key(*k))
             .count();
     if new_cols == 0 {
         return Ok(false);
@@ -1184,15 +1213,19 @@ fn check_schema(p: &Point, schema: &mut TableSchema, lim: &Limits) -> Result<boo
     if schema.tags.len() + schema.fields.len() + new_cols > lim.max_columns {
         return Err(Error::Limit(format!(
             "table {:?} would have more than {} columns",
-            p.table, lim.max_columns
+            p.table(),
+            lim.max_columns
         )));
     }
-    for (k, _) in &p.tags {
-        schema.tags.insert(k.clone());
+    for (k, _) in p.tags() {
+        if !schema.tags.contains(k) {
+            schema.tags.insert(k.to_string());
+        }
     }
-    for (k, v) in &p.fields {
-        let ty: FieldType = v.field_type();
-        schema.fields.entry(k.clone()).or_insert(ty);
+    for (k, v) in p.fields() {
+        if !schema.fields.contains_key(k) {
+            schema.fields.insert(k.to_string(), v.field_type());
+        }
     }
     Ok(true)
 }

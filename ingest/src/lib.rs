@@ -8,6 +8,7 @@
 //! and only then truncates the WAL. Small tables' hours share files (`compact`), and
 //! compaction merges the files an hour's small tables ended up in. No HTTP and no DataFusion here.
 
+pub mod batch;
 pub mod buffer;
 pub mod clock;
 pub mod compact;

@@ -26,6 +26,7 @@
 
 use std::fmt::Write as _;
 
+use crate::batch::{Batch, ValueRef};
 use crate::point::{FieldValue, Point, Precision};
 
 /// Smallest timestamp the reference accepts, in nanoseconds.
@@ -61,10 +62,32 @@ pub struct ParsedLines {
     pub errors: Vec<LineError>,
 }
 
+/// [`ParsedLines`] with the points in a [`Batch`] (tagged by line number): the write path's form.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedBatch {
+    /// Points in body order, each tagged with its 1-based line number.
+    pub batch: Batch,
+    /// One error per rejected line, in body order.
+    pub errors: Vec<LineError>,
+}
+
 /// Decodes a line-protocol body. Timestamps are read in `precision` and converted to
 /// nanoseconds; lines without one get `default_time_ns` (already in nanoseconds).
 pub fn parse(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedLines {
-    let mut out = ParsedLines::default();
+    let parsed = parse_batch(body, precision, default_time_ns);
+    ParsedLines {
+        points: parsed.batch.to_points(),
+        errors: parsed.errors,
+    }
+}
+
+/// [`parse`] into a [`Batch`]: no allocation per line.
+pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedBatch {
+    // About one point per 100 bytes, and most of a line's bytes are names and values.
+    let mut out = ParsedBatch {
+        batch: Batch::with_capacity(body.len() / 100 + 1, body.len()),
+        errors: Vec::new(),
+    };
     for (index, raw) in body.split(|&c| c == b'\n').enumerate() {
         let line = index + 1;
         let raw = raw.strip_suffix(b"\r".as_slice()).unwrap_or(raw);
@@ -94,9 +117,10 @@ pub fn parse(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedL
                 continue;
             }
         };
-        match parse_line(text, precision, default_time_ns) {
-            Ok(point) => out.points.push((line, point)),
-            Err(message) => out.errors.push(LineError { line, message }),
+        let mark = out.batch.mark();
+        if let Err(message) = parse_line(&mut out.batch, line, text, precision, default_time_ns) {
+            out.batch.rollback(mark);
+            out.errors.push(LineError { line, message });
         }
     }
     out
@@ -209,12 +233,12 @@ fn sub(line: &str, start: usize, end: usize) -> &str {
     line.get(start..end).unwrap_or_default()
 }
 
-/// The value of a token scanned with [`scan`] in the same context.
-fn unescape(raw: &str, escaped: bool, ctx: Ctx) -> String {
+/// Appends the value of a token scanned with [`scan`] in the same context.
+fn unescape_into(out: &mut String, raw: &str, escaped: bool, ctx: Ctx) {
     if !escaped {
-        return raw.to_owned();
+        out.push_str(raw);
+        return;
     }
-    let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
     while let Some(i) = rest.find('\\') {
         out.push_str(rest.get(..i).unwrap_or_default());
@@ -231,7 +255,6 @@ fn unescape(raw: &str, escaped: bool, ctx: Ctx) -> String {
         }
     }
     out.push_str(rest);
-    out
 }
 
 /// Appends a measurement, tag key, tag value or field key with the escapes `ctx` needs. A
@@ -322,9 +345,17 @@ fn check_key(kind: &str, raw: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses one trimmed, non-empty, non-comment line.
-fn parse_line(line: &str, precision: Precision, default_time_ns: i64) -> Result<Point, String> {
+/// Parses one trimmed, non-empty, non-comment line into `batch` as a point tagged `line_no`.
+/// On an error the caller takes back what was written.
+fn parse_line(
+    batch: &mut Batch,
+    line_no: usize,
+    line: &str,
+    precision: Precision,
+    default_time_ns: i64,
+) -> Result<(), String> {
     let b = line.as_bytes();
+    let mark = batch.mark();
 
     // Measurement.
     let (m_end, m_escaped) = scan(b, 0, Ctx::Measurement);
@@ -336,7 +367,6 @@ fn parse_line(line: &str, precision: Precision, default_time_ns: i64) -> Result<
 
     // Tag set.
     let mut pos = m_end;
-    let mut tags: Vec<(String, String)> = Vec::new();
     while b.get(pos) == Some(&b',') {
         let k_start = pos + 1;
         let (k_end, k_escaped) = scan(b, k_start, Ctx::Key);
@@ -368,10 +398,9 @@ fn parse_line(line: &str, precision: Precision, default_time_ns: i64) -> Result<
                 quote(k_raw)
             ));
         }
-        tags.push((
-            unescape(k_raw, k_escaped, Ctx::Key),
-            unescape(v_raw, v_escaped, Ctx::Key),
-        ));
+        let k = batch.push_with(|out| unescape_into(out, k_raw, k_escaped, Ctx::Key));
+        let v = batch.push_with(|out| unescape_into(out, v_raw, v_escaped, Ctx::Key));
+        batch.add_tag_spans(k, v);
         pos = v_end;
     }
 
@@ -380,13 +409,12 @@ fn parse_line(line: &str, precision: Precision, default_time_ns: i64) -> Result<
         return Err(format!("missing fields for measurement {}", quote(m_raw)));
     }
     pos = skip_blanks(b, pos);
-    let mut fields: Vec<(String, FieldValue)> = Vec::with_capacity(1);
     loop {
         let (k_end, k_escaped) = scan(b, pos, Ctx::Key);
         let k_raw = sub(line, pos, k_end);
         if k_raw.is_empty() {
-            return Err(match fields.last() {
-                Some((prev, _)) => format!("empty field key after field {}", quote(prev)),
+            return Err(match batch.field_names_since(mark).last() {
+                Some(prev) => format!("empty field key after field {}", quote(prev)),
                 None => "empty field key".to_owned(),
             });
         }
@@ -394,8 +422,7 @@ fn parse_line(line: &str, precision: Precision, default_time_ns: i64) -> Result<
             return Err(format!("missing \"=\" after field key {}", quote(k_raw)));
         }
         check_key("field key", k_raw)?;
-        let (value, v_end) = parse_field_value(line, k_end + 1, k_raw)?;
-        fields.push((unescape(k_raw, k_escaped, Ctx::Key), value));
+        let v_end = parse_field_value(batch, line, k_end + 1, k_raw, k_escaped)?;
         if b.get(v_end) == Some(&b',') {
             pos = v_end + 1;
         } else {
@@ -424,30 +451,25 @@ fn parse_line(line: &str, precision: Precision, default_time_ns: i64) -> Result<
     };
 
     // Key rules across the whole line.
-    tags.sort_unstable_by(|x, y| x.0.cmp(&y.0));
-    if let Some(pair) = tags.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        return Err(format!("duplicate tag key {}", quote(&pair[0].0)));
+    if let Some(key) = batch.sort_tags_since(mark) {
+        return Err(format!("duplicate tag key {}", quote(key)));
     }
-    if let Some(key) = duplicate_field(&fields) {
-        return Err(format!("duplicate field key {}", quote(key)));
+    if let Some(key) = duplicate_field(batch.field_names_since(mark)) {
+        return Err(format!("duplicate field key {}", quote(&key)));
     }
-    if !tags.is_empty() {
-        for (key, _) in &fields {
-            if tags
-                .binary_search_by(|(tag, _)| tag.as_str().cmp(key))
-                .is_ok()
-            {
-                return Err(format!("key {} is used as both tag and field", quote(key)));
-            }
+    if batch.tags_since(mark).len() > 0 {
+        let tags: Vec<&str> = batch.tags_since(mark).map(|(k, _)| k).collect();
+        if let Some(key) = batch
+            .field_names_since(mark)
+            .find(|key| tags.binary_search(key).is_ok())
+        {
+            return Err(format!("key {} is used as both tag and field", quote(key)));
         }
     }
 
-    Ok(Point {
-        table: unescape(m_raw, m_escaped, Ctx::Measurement),
-        tags,
-        fields,
-        time_ns,
-    })
+    let table = batch.push_with(|out| unescape_into(out, m_raw, m_escaped, Ctx::Measurement));
+    batch.finish(mark, line_no, table, time_ns);
+    Ok(())
 }
 
 /// End of the unescaped-delimiter-free run starting at `i` (for quoting a whole bad token).
@@ -459,30 +481,33 @@ fn skip_token(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The first key that occurs twice, without quadratic work on wide lines.
-fn duplicate_field(fields: &[(String, FieldValue)]) -> Option<&str> {
-    if fields.len() <= 8 {
-        for (i, (key, _)) in fields.iter().enumerate() {
-            if fields.iter().take(i).any(|(prev, _)| prev == key) {
-                return Some(key);
+fn duplicate_field<'a>(keys: impl ExactSizeIterator<Item = &'a str> + Clone) -> Option<String> {
+    if keys.len() <= 8 {
+        for (i, key) in keys.clone().enumerate() {
+            if keys.clone().take(i).any(|prev| prev == key) {
+                return Some(key.to_owned());
             }
         }
         None
     } else {
-        let mut keys: Vec<&str> = fields.iter().map(|(key, _)| key.as_str()).collect();
+        let mut keys: Vec<&str> = keys.collect();
         keys.sort_unstable();
         keys.windows(2)
             .find(|pair| pair[0] == pair[1])
-            .map(|pair| pair[0])
+            .map(|pair| pair[0].to_owned())
     }
 }
 
-/// Parses the field value starting at `start`; returns it and the index just past it, which
-/// holds `,`, a space, or is the end of the line.
+/// Parses the field value starting at `start` and adds the field (key `key_raw`) to the
+/// point under construction; returns the index just past the value, which holds `,`, a space,
+/// or is the end of the line.
 fn parse_field_value(
+    batch: &mut Batch,
     line: &str,
     start: usize,
     key_raw: &str,
-) -> Result<(FieldValue, usize), String> {
+    key_escaped: bool,
+) -> Result<usize, String> {
     let b = line.as_bytes();
     if b.get(start) == Some(&b'"') {
         let body_start = start + 1;
@@ -501,15 +526,19 @@ fn parse_field_value(
                 quote(key_raw)
             ));
         }
-        let value = unescape(sub(line, body_start, close), escaped, Ctx::Str);
-        if value.len() > MAX_STRING_BYTES {
+        let key = batch.push_with(|out| unescape_into(out, key_raw, key_escaped, Ctx::Key));
+        let value = batch.push_with(|out| {
+            unescape_into(out, sub(line, body_start, close), escaped, Ctx::Str);
+        });
+        let len = value.len();
+        if len > MAX_STRING_BYTES {
             return Err(format!(
-                "string value of field {} is {} bytes, over the {MAX_STRING_BYTES}-byte limit",
+                "string value of field {} is {len} bytes, over the {MAX_STRING_BYTES}-byte limit",
                 quote(key_raw),
-                value.len()
             ));
         }
-        return Ok((FieldValue::Str(value), end));
+        batch.add_str_field_spans(key, value);
+        return Ok(end);
     }
 
     let end = skip_token(b, start);
@@ -518,7 +547,11 @@ fn parse_field_value(
         return Err(format!("missing value for field {}", quote(key_raw)));
     }
     match parse_scalar(token) {
-        Ok(value) => Ok((value, end)),
+        Ok(value) => {
+            let key = batch.push_with(|out| unescape_into(out, key_raw, key_escaped, Ctx::Key));
+            batch.add_field_span(key, ValueRef::from(&value));
+            Ok(end)
+        }
         Err(ScalarError::Invalid) => Err(format!(
             "invalid field value {} for field {}",
             quote(token),

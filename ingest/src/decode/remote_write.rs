@@ -12,7 +12,8 @@
 
 use prost::Message;
 
-use crate::point::{FieldValue, Point};
+use crate::batch::{Batch, Mark, ValueRef};
+use crate::point::Point;
 
 /// The label holding the metric name, which becomes the table.
 const NAME_LABEL: &str = "__name__";
@@ -58,22 +59,47 @@ pub struct Decoded {
     pub samples: usize,
 }
 
+/// [`Decoded`] with the points in a [`Batch`], each tagged with its index among them: the
+/// write path's form.
+#[derive(Debug, Clone, Default)]
+pub struct DecodedBatch {
+    /// One point per sample of every accepted series, in request order.
+    pub batch: Batch,
+    /// One message per rejected series (see [`Decoded::errors`]).
+    pub errors: Vec<String>,
+    /// Number of series in the request, rejected ones included.
+    pub series: usize,
+    /// Number of float samples in the request, those of rejected series included.
+    pub samples: usize,
+}
+
 /// Decompresses `body` (snappy block format) and decodes the `WriteRequest` inside.
 ///
 /// The decoded length declared in the snappy header is checked against `max_decoded` before
 /// anything is allocated, so a tiny body claiming a huge length costs nothing.
 pub fn decode(body: &[u8], max_decoded: usize) -> Result<Decoded, RemoteWriteError> {
+    let d = decode_batch(body, max_decoded)?;
+    Ok(Decoded {
+        points: d.batch.iter().map(|p| p.to_point()).collect(),
+        errors: d.errors,
+        series: d.series,
+        samples: d.samples,
+    })
+}
+
+/// [`decode`] into a [`Batch`].
+pub fn decode_batch(body: &[u8], max_decoded: usize) -> Result<DecodedBatch, RemoteWriteError> {
     let raw = decompress(body, max_decoded)?;
     let request = prompb::WriteRequest::decode(raw.as_slice())?;
-    drop(raw);
-
-    let mut out = Decoded {
+    let mut out = DecodedBatch {
         series: request.timeseries.len(),
-        ..Decoded::default()
+        batch: Batch::with_capacity(request.timeseries.len(), raw.len()),
+        ..DecodedBatch::default()
     };
-    for (index, series) in request.timeseries.into_iter().enumerate() {
+    drop(raw);
+    for (index, series) in request.timeseries.iter().enumerate() {
         out.samples += series.samples.len();
-        if let Err(reason) = series_points(series, &mut out.points) {
+        if let Err(reason) = series_points(series, &mut out.batch) {
             out.errors.push(format!("series {index}: {reason}"));
         }
     }
@@ -151,10 +177,18 @@ fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, RemoteWriteErr
 }
 
 /// Validates one series and appends a point per sample, or appends nothing and says why.
-fn series_points(series: prompb::TimeSeries, points: &mut Vec<Point>) -> Result<(), String> {
+fn series_points(series: &prompb::TimeSeries, batch: &mut Batch) -> Result<(), String> {
+    let mark = batch.mark();
+    let result = push_series(series, batch, mark);
+    if result.is_err() {
+        batch.rollback(mark);
+    }
+    result
+}
+
+fn push_series(series: &prompb::TimeSeries, batch: &mut Batch, mark: Mark) -> Result<(), String> {
     let mut table = None;
-    let mut tags = Vec::with_capacity(series.labels.len());
-    for (position, label) in series.labels.into_iter().enumerate() {
+    for (position, label) in series.labels.iter().enumerate() {
         if label.name.is_empty() {
             return Err(format!("label {position} has an empty name"));
         }
@@ -184,41 +218,44 @@ fn series_points(series: prompb::TimeSeries, points: &mut Vec<Point>) -> Result<
             if label.value.is_empty() {
                 return Err(format!("empty {NAME_LABEL} label"));
             }
-            table = Some(label.value);
+            table = Some(label.value.as_str());
         } else {
-            tags.push((label.name, label.value));
+            batch.add_tag(&label.name, &label.value);
         }
     }
     let Some(table) = table else {
         return Err(format!("missing {NAME_LABEL} label"));
     };
-    tags.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(pair) = tags.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        return Err(format!("duplicate label {}", quote(&pair[0].0)));
+    if let Some(key) = batch.sort_tags_since(mark) {
+        return Err(format!("duplicate label {}", quote(key)));
     }
     // Every label is validated as sent; then an empty value, Prometheus' "label absent", goes.
-    tags.retain(|(_, value)| !value.is_empty());
+    batch.drop_empty_tags_since(mark);
 
-    let mut times = Vec::with_capacity(series.samples.len());
     for (position, sample) in series.samples.iter().enumerate() {
-        match sample.timestamp.checked_mul(1_000_000) {
-            Some(time_ns) => times.push(time_ns),
-            None => {
-                return Err(format!(
-                    "sample {position} timestamp {} ms overflows nanoseconds",
-                    sample.timestamp
-                ));
-            }
+        if sample.timestamp.checked_mul(1_000_000).is_none() {
+            return Err(format!(
+                "sample {position} timestamp {} ms overflows nanoseconds",
+                sample.timestamp
+            ));
         }
     }
-    points.reserve(series.samples.len());
-    for (sample, time_ns) in series.samples.iter().zip(times) {
-        points.push(Point {
-            table: table.clone(),
-            tags: tags.clone(),
-            fields: vec![(VALUE_FIELD.to_string(), FieldValue::F64(sample.value))],
-            time_ns,
-        });
+    let mut samples = series.samples.iter();
+    let Some(first) = samples.next() else {
+        batch.rollback(mark);
+        return Ok(());
+    };
+    batch.add_field(VALUE_FIELD, ValueRef::F64(first.value));
+    let table = batch.push_str(table);
+    let tag = batch.len();
+    batch.finish(mark, tag, table, first.timestamp.saturating_mul(1_000_000));
+    for sample in samples {
+        let tag = batch.len();
+        batch.repeat_with(
+            tag,
+            sample.timestamp.saturating_mul(1_000_000),
+            ValueRef::F64(sample.value),
+        );
     }
     Ok(())
 }
@@ -324,6 +361,7 @@ mod prompb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::point::FieldValue;
     use proptest::prelude::*;
 
     const LIMIT: usize = 1 << 20;

@@ -38,14 +38,14 @@ pub async fn remote_write(
         )));
     }
     let bytes = body::read(&headers, body, app.limits).await?;
-    let decoded = remote_write::decode(&bytes, app.limits.max_decoded).map_err(|e| match e {
-        remote_write::RemoteWriteError::TooLarge { .. } => ApiError::too_large(e.to_string()),
-        other => ApiError::bad_request(other.to_string()),
-    })?;
-    app.admit(who.as_deref(), decoded.points.len())?;
+    let decoded =
+        remote_write::decode_batch(&bytes, app.limits.max_decoded).map_err(|e| match e {
+            remote_write::RemoteWriteError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    app.admit(who.as_deref(), decoded.batch.len())?;
     let mut errors = decoded.errors;
-    let points = decoded.points.into_iter().enumerate().collect();
-    let out = app.db.write(points).await?;
+    let out = app.db.write_batch(decoded.batch).await?;
     for (i, e) in &out.rejected {
         errors.push(format!("sample {i}: {e}"));
     }
@@ -121,8 +121,8 @@ async fn line_protocol(
         )));
     }
     let bytes = body::read(&headers, body, app.limits).await?;
-    let text = if enc == "gzip" {
-        body::gunzip(&bytes, app.limits.max_decoded)?
+    let text: std::borrow::Cow<'_, [u8]> = if enc == "gzip" {
+        body::gunzip(&bytes, app.limits.max_decoded)?.into()
     } else {
         if bytes.len() > app.limits.max_decoded {
             return Err(ApiError::too_large(format!(
@@ -130,14 +130,14 @@ async fn line_protocol(
                 app.limits.max_decoded
             )));
         }
-        bytes.to_vec()
+        bytes.as_ref().into()
     };
     let now = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);
     let now = now - now.rem_euclid(precision.to_nanos_factor());
-    let parsed = line_protocol::parse(&text, precision, now);
-    let total = parsed.points.len() + parsed.errors.len();
-    app.admit(who.as_deref(), parsed.points.len())?;
-    let out = app.db.write(parsed.points).await?;
+    let parsed = line_protocol::parse_batch(&text, precision, now);
+    let total = parsed.batch.len() + parsed.errors.len();
+    app.admit(who.as_deref(), parsed.batch.len())?;
+    let out = app.db.write_batch(parsed.batch).await?;
     let mut errors: Vec<(usize, String)> = parsed
         .errors
         .into_iter()
