@@ -1117,7 +1117,7 @@ fn check_reserved(column: &str) -> Result<()> {
 fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
     check_name(p.table(), "table", lim)?;
     let time_ns = p.time_ns();
-    if time_ns < i64::MIN + HOUR_NS || time_ns > i64::MAX - HOUR_NS {
+    if !(i64::MIN + HOUR_NS..=i64::MAX - HOUR_NS).contains(&time_ns) {
         return Err(Error::InvalidName {
             name: time_ns.to_string(),
             reason: "timestamp is outside the storable range (about 1677-09-21 to 2262-04-11)",

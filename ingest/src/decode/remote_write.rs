@@ -9,10 +9,17 @@
 //! series (bad labels, timestamp overflow) rejects only that series; its reason goes to
 //! [`Decoded::errors`] and the other series are kept. Native histograms and exemplars are parsed
 //! for well-formedness but not turned into points; metadata is ignored.
+//!
+//! The request is read by `wire`, a zero-copy reader held to prost's behaviour by a
+//! differential property test; the prost types in `prompb` remain for [`encode`] and as that
+//! test's reference.
 
 use prost::Message;
 
 use crate::batch::{Batch, Mark, ValueRef};
+use wire::{Label, Sample};
+
+mod wire;
 use crate::point::Point;
 
 /// The label holding the metric name, which becomes the table.
@@ -43,7 +50,7 @@ pub enum RemoteWriteError {
     },
     /// The decompressed bytes are not a valid `WriteRequest` protobuf.
     #[error("protobuf decode error: {0}")]
-    Protobuf(#[from] prost::DecodeError),
+    Protobuf(#[from] wire::WireError),
 }
 
 /// The outcome of decoding one remote-write request.
@@ -90,19 +97,19 @@ pub fn decode(body: &[u8], max_decoded: usize) -> Result<Decoded, RemoteWriteErr
 /// [`decode`] into a [`Batch`].
 pub fn decode_batch(body: &[u8], max_decoded: usize) -> Result<DecodedBatch, RemoteWriteError> {
     let raw = decompress(body, max_decoded)?;
-    let request = prompb::WriteRequest::decode(raw.as_slice())?;
+    // About one sample per 60 bytes of protobuf; label strings are most of it.
     let mut out = DecodedBatch {
-        series: request.timeseries.len(),
-        batch: Batch::with_capacity(request.timeseries.len(), raw.len()),
+        batch: Batch::with_capacity(raw.len() / 60 + 1, raw.len()),
         ..DecodedBatch::default()
     };
-    drop(raw);
-    for (index, series) in request.timeseries.iter().enumerate() {
-        out.samples += series.samples.len();
-        if let Err(reason) = series_points(series, &mut out.batch) {
+    let mut index = 0usize;
+    out.series = wire::for_each_series(&raw, |labels, samples| {
+        out.samples += samples.len();
+        if let Err(reason) = series_points(labels, samples, &mut out.batch) {
             out.errors.push(format!("series {index}: {reason}"));
         }
-    }
+        index += 1;
+    })?;
     Ok(out)
 }
 
@@ -177,38 +184,47 @@ fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, RemoteWriteErr
 }
 
 /// Validates one series and appends a point per sample, or appends nothing and says why.
-fn series_points(series: &prompb::TimeSeries, batch: &mut Batch) -> Result<(), String> {
+fn series_points(
+    labels: &[Label<'_>],
+    samples: &[Sample],
+    batch: &mut Batch,
+) -> Result<(), String> {
     let mark = batch.mark();
-    let result = push_series(series, batch, mark);
+    let result = push_series(labels, samples, batch, mark);
     if result.is_err() {
         batch.rollback(mark);
     }
     result
 }
 
-fn push_series(series: &prompb::TimeSeries, batch: &mut Batch, mark: Mark) -> Result<(), String> {
+fn push_series(
+    labels: &[Label<'_>],
+    samples: &[Sample],
+    batch: &mut Batch,
+    mark: Mark,
+) -> Result<(), String> {
     let mut table = None;
-    for (position, label) in series.labels.iter().enumerate() {
+    for (position, label) in labels.iter().enumerate() {
         if label.name.is_empty() {
             return Err(format!("label {position} has an empty name"));
         }
         if label.name.chars().any(char::is_control) {
             return Err(format!(
                 "label name {} contains a control character",
-                quote(&label.name)
+                quote(label.name)
             ));
         }
         if label.value.chars().any(char::is_control) {
             return Err(format!(
                 "label {} value {} contains a control character",
-                quote(&label.name),
-                quote(&label.value)
+                quote(label.name),
+                quote(label.value)
             ));
         }
         if let Some((_, what)) = RESERVED_LABELS.iter().find(|(n, _)| *n == label.name) {
             return Err(format!(
                 "label name {} is reserved for {what}",
-                quote(&label.name)
+                quote(label.name)
             ));
         }
         if label.name == NAME_LABEL {
@@ -218,9 +234,9 @@ fn push_series(series: &prompb::TimeSeries, batch: &mut Batch, mark: Mark) -> Re
             if label.value.is_empty() {
                 return Err(format!("empty {NAME_LABEL} label"));
             }
-            table = Some(label.value.as_str());
+            table = Some(label.value);
         } else {
-            batch.add_tag(&label.name, &label.value);
+            batch.add_tag(label.name, label.value);
         }
     }
     let Some(table) = table else {
@@ -232,7 +248,7 @@ fn push_series(series: &prompb::TimeSeries, batch: &mut Batch, mark: Mark) -> Re
     // Every label is validated as sent; then an empty value, Prometheus' "label absent", goes.
     batch.drop_empty_tags_since(mark);
 
-    for (position, sample) in series.samples.iter().enumerate() {
+    for (position, sample) in samples.iter().enumerate() {
         if sample.timestamp.checked_mul(1_000_000).is_none() {
             return Err(format!(
                 "sample {position} timestamp {} ms overflows nanoseconds",
@@ -240,7 +256,7 @@ fn push_series(series: &prompb::TimeSeries, batch: &mut Batch, mark: Mark) -> Re
             ));
         }
     }
-    let mut samples = series.samples.iter();
+    let mut samples = samples.iter();
     let Some(first) = samples.next() else {
         batch.rollback(mark);
         return Ok(());
