@@ -1,9 +1,11 @@
 //! Write-ahead log: length-prefixed, checksummed records in numbered segment files.
 //!
 //! One writer thread owns the active segment. Appenders queue `(bytes, item)`; the thread takes
-//! everything queued, writes it, fsyncs once (group commit), then hands each item to the apply
-//! callback in sequence order and only then acknowledges. So an acknowledged write is durable
-//! and already visible, and the buffer sees records in exactly the order replay will.
+//! everything queued, writes it and fsyncs once (group commit), then passes the group to the
+//! apply thread, which hands each item to the apply callback in sequence order and only then
+//! acknowledges. So an acknowledged write is durable and already visible, and the buffer sees
+//! records in exactly the order replay will. The two threads make a pipeline: one group's
+//! apply runs while the next group is written and fsynced.
 //!
 //! Record: `len: u32 LE | crc32(seq ‖ payload): u32 LE | seq: u64 LE | payload`. Segment:
 //! `MAGIC` then records. At open, a bad record with nothing valid after it in the last segment
@@ -272,7 +274,7 @@ enum Msg<T> {
     },
 }
 
-/// Called on the writer thread, in sequence order, for each durable record before its ack.
+/// Called on the apply thread, in sequence order, for each durable record before its ack.
 pub type ApplyFn<T> = Box<dyn FnMut(u64, T) + Send>;
 
 /// Handle to the WAL writer thread. Cloning is cheap; the thread stops when every handle and
@@ -281,7 +283,15 @@ pub struct Wal<T> {
     tx: mpsc::Sender<Msg<T>>,
     queued: Arc<AtomicUsize>,
     max_queued: usize,
-    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer thread, then the apply thread.
+    threads: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// A durable group on its way to the apply thread: each record's sequence number, item and
+/// ack, and the group's bytes (still counted as queued until applied).
+struct Durable<T> {
+    records: Vec<(u64, T, oneshot::Sender<Result<u64>>)>,
+    bytes: usize,
 }
 
 impl<T: Send + 'static> Wal<T> {
@@ -301,6 +311,7 @@ impl<T: Send + 'static> Wal<T> {
             segments.pop();
         }
         let (tx, rx) = mpsc::channel();
+        let (durable_tx, durable_rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let writer = Writer {
             data_dir: data_dir.to_path_buf(),
@@ -309,19 +320,27 @@ impl<T: Send + 'static> Wal<T> {
             active,
             active_first: next_seq,
             next_seq,
-            apply,
+            durable: durable_tx,
             queued: Arc::clone(&queued),
+        };
+        let spawn_err = |e| Error::io(paths::wal_dir(data_dir), e);
+        let applier = {
+            let queued = Arc::clone(&queued);
+            std::thread::Builder::new()
+                .name("crest-apply".into())
+                .spawn(move || apply_loop(durable_rx, apply, &queued))
+                .map_err(spawn_err)?
         };
         let thread = std::thread::Builder::new()
             .name("crest-wal".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| Error::io(paths::wal_dir(data_dir), e))?;
+            .map_err(spawn_err)?;
         Ok((
             Self {
                 tx,
                 queued,
                 max_queued: cfg.max_queued_bytes,
-                thread: parking_lot::Mutex::new(Some(thread)),
+                threads: parking_lot::Mutex::new(vec![thread, applier]),
             },
             recovery,
         ))
@@ -368,13 +387,25 @@ impl<T: Send + 'static> Wal<T> {
         }
     }
 
-    /// Stops accepting appends after those already queued and waits for the writer thread.
+    /// Stops accepting appends after those already queued and waits for the writer thread and
+    /// then the apply thread (which ends once the writer's last group is applied).
     pub fn shutdown(self) {
-        let Self { tx, thread, .. } = self;
+        let Self { tx, threads, .. } = self;
         drop(tx);
-        if let Some(t) = thread.lock().take() {
+        for t in std::mem::take(&mut *threads.lock()) {
             let _ = t.join();
         }
+    }
+}
+
+/// The apply thread: applies each durable group's records in order, then acknowledges them.
+fn apply_loop<T>(rx: mpsc::Receiver<Durable<T>>, mut apply: ApplyFn<T>, queued: &AtomicUsize) {
+    while let Ok(group) = rx.recv() {
+        for (seq, item, reply) in group.records {
+            apply(seq, item);
+            let _ = reply.send(Ok(seq));
+        }
+        queued.fetch_sub(group.bytes, Ordering::Relaxed);
     }
 }
 
@@ -402,7 +433,8 @@ struct Writer<T> {
     active: File,
     active_first: u64,
     next_seq: u64,
-    apply: ApplyFn<T>,
+    /// To the apply thread.
+    durable: mpsc::Sender<Durable<T>>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -453,16 +485,21 @@ impl<T> Writer<T> {
         }
         let path = paths::wal_segment(&self.data_dir, self.active_first);
         let result = self.write_and_sync(buf);
-        self.queued.fetch_sub(total, Ordering::Relaxed);
         match result {
             Ok(()) => {
+                let mut records = Vec::with_capacity(appends.len());
                 for (bytes, item, reply) in appends {
                     drop(bytes);
-                    let seq = self.next_seq;
+                    records.push((self.next_seq, item, reply));
                     self.next_seq += 1;
-                    (self.apply)(seq, item);
-                    let _ = reply.send(Ok(seq));
                 }
+                // The apply thread outlives this one (it stops when this sender is dropped),
+                // so the send only fails if it panicked; the acks are then dropped, and the
+                // writers see the WAL as closed.
+                let _ = self.durable.send(Durable {
+                    records,
+                    bytes: total,
+                });
                 if self.active_len() >= self.cfg.segment_bytes
                     && let Err(e) = self.rotate()
                 {
@@ -470,6 +507,7 @@ impl<T> Writer<T> {
                 }
             }
             Err(e) => {
+                self.queued.fetch_sub(total, Ordering::Relaxed);
                 tracing::warn!(segment = %path.display(), error = %e, "WAL write failed; nothing from this group was acknowledged.");
                 let msg = e.to_string();
                 let disk_full = matches!(e, Error::DiskFull(_));
