@@ -31,20 +31,38 @@ pub fn hour_of(time_ns: i64) -> i64 {
 
 /// A series: its tags, sorted by key.
 pub type SeriesKey = Box<[(Arc<str>, Arc<str>)]>;
-type Row = Vec<(Arc<str>, FieldValue)>;
-/// A series' tag values in column order, with its rows: the unit sorted when building a batch.
-type KeyedRows<'a> = (Vec<Option<&'a str>>, &'a BTreeMap<i64, Row>);
+/// A row's fields; most rows have one, kept inline (no allocation per row).
+type Row = smallvec::SmallVec<[(Arc<str>, FieldValue); 1]>;
 
 /// A series' number within its table (see [`TableBuffer`]); reused after the series leaves
 /// the buffer.
 type SeriesId = u32;
 
-/// One hour of one table.
+/// One row as written: the series' index within the partition, the time, the fields.
+#[derive(Debug)]
+struct LogRow {
+    series: u32,
+    time: i64,
+    fields: Row,
+}
+
+/// One hour of one table: an append-only log of rows, sorted and merged when read.
+///
+/// Appending costs no search and no allocation per row, which is what the apply thread does
+/// for every sample. A series and time written again (a retried request, a correction) is
+/// appended too; reading merges the rows of one series and time in arrival order, later
+/// fields replacing earlier ones, so the hour reads as if it had been updated in place.
 #[derive(Debug, Default)]
 pub struct Partition {
-    /// Per series (by its table-wide id): its key and its rows by time.
-    series: HashMap<SeriesId, (SeriesKey, BTreeMap<i64, Row>)>,
-    /// Rows held.
+    /// Each series' index in `series`, by its table-wide id.
+    local: HashMap<SeriesId, u32>,
+    /// Per index: the series' key and the latest time written to it.
+    series: Vec<(SeriesKey, i64)>,
+    /// Rows in arrival order.
+    log: Vec<LogRow>,
+    /// Some row arrived at or before its series' latest time (a rewrite, or out of order).
+    unordered: bool,
+    /// Rows held (a rewritten series and time counts each time until the hour is rebuilt).
     pub rows: usize,
     /// Approximate bytes held.
     pub bytes: usize,
@@ -59,46 +77,48 @@ impl Partition {
         self.series.len()
     }
 
-    /// Inserts a row; returns whether the series is new to this partition (the common case of
-    /// a known series costs one integer-keyed lookup and no allocation).
-    fn insert(&mut self, id: SeriesId, key: &SeriesKey, time: i64, fields: Row) -> bool {
+    /// The index of series `id` here, adding it; and whether it is new to this partition.
+    fn local_of(&mut self, id: SeriesId, key: &SeriesKey) -> (u32, bool) {
+        if let Some(&l) = self.local.get(&id) {
+            return (l, false);
+        }
+        let l = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
+        self.series.push((key.clone(), i64::MIN));
+        self.local.insert(id, l);
+        (l, true)
+    }
+
+    /// Appends a row of the series with index `local`.
+    fn push(&mut self, local: u32, time: i64, fields: Row) {
         let added: usize = fields.iter().map(|(_, v)| value_bytes(v) + 16).sum();
-        let (rows, new_series) = match self.series.get_mut(&id) {
-            Some((_, rows)) => (rows, false),
-            None => {
-                let (_, rows) = self
-                    .series
-                    .entry(id)
-                    .or_insert_with(|| (key.clone(), BTreeMap::new()));
-                (rows, true)
-            }
-        };
-        match rows.get_mut(&time) {
-            Some(existing) => {
-                for (name, v) in fields {
-                    match existing.iter_mut().find(|(n, _)| *n == name) {
-                        Some(slot) => slot.1 = v,
-                        None => {
-                            self.bytes += value_bytes(&v) + 16;
-                            existing.push((name, v));
-                        }
-                    }
-                }
-            }
-            None => {
-                rows.insert(time, fields);
-                self.rows += 1;
-                self.bytes += added + 48;
+        if let Some((_, latest)) = self.series.get_mut(local as usize) {
+            if time <= *latest {
+                self.unordered = true;
+            } else {
+                *latest = time;
             }
         }
+        self.log.push(LogRow {
+            series: local,
+            time,
+            fields,
+        });
+        self.rows += 1;
+        self.bytes += added + 32;
         self.dirty = true;
         *self.cache.get_mut() = None;
-        new_series
+    }
+
+    /// Rows held of series `id`.
+    #[cfg(test)]
+    fn rows_of(&self, id: SeriesId) -> usize {
+        let local = self.local.get(&id).copied();
+        self.log.iter().filter(|r| Some(r.series) == local).count()
     }
 
     /// The ids of the series held.
     fn series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
-        self.series.keys().copied()
+        self.local.keys().copied()
     }
 
     /// The partition as one Arrow batch in `schema`'s shape, sorted by tags then time. Cached
@@ -114,7 +134,7 @@ impl Partition {
         {
             return Ok(b.clone());
         }
-        let batch = build_batch(schema, self.series.values().map(|(k, rows)| (k, rows)))?;
+        let batch = build_batch(schema, self)?;
         *cache = Some((schema_version, batch.clone()));
         Ok(batch)
     }
@@ -127,25 +147,46 @@ fn value_bytes(v: &FieldValue) -> usize {
     }
 }
 
-/// Builds a sorted batch from series rows.
-fn build_batch<'a>(
-    schema: &TableSchema,
-    series: impl Iterator<Item = (&'a SeriesKey, &'a BTreeMap<i64, Row>)>,
-) -> arrow::error::Result<RecordBatch> {
+/// Builds a partition's batch: series in tag-value order (absent tags first), each series'
+/// rows by time, the rows of one series and time merged (the latest value of each field).
+fn build_batch(schema: &TableSchema, part: &Partition) -> arrow::error::Result<RecordBatch> {
     let arrow_schema: SchemaRef = schema.arrow_schema();
     let tag_names: Vec<&str> = schema.tags.iter().map(String::as_str).collect();
-    // Sort series by tag values in column order (absent tags first).
-    let mut keyed: Vec<KeyedRows<'_>> = series
-        .map(|(k, rows)| {
+    let mut keyed: Vec<(Vec<Option<&str>>, usize)> = part
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| {
             let vals = tag_names
                 .iter()
                 .map(|t| k.iter().find(|(n, _)| &**n == *t).map(|(_, v)| &**v))
                 .collect();
-            (vals, rows)
+            (vals, i)
         })
         .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let n: usize = keyed.iter().map(|(_, r)| r.len()).sum();
+    let mut rank = vec![0u32; part.series.len()];
+    for (r, (_, i)) in keyed.iter().enumerate() {
+        if let Some(slot) = rank.get_mut(*i) {
+            *slot = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+    }
+    let rank_of = |row: &LogRow| rank.get(row.series as usize).copied().unwrap_or(u32::MAX);
+    // Arrival order breaks ties, so the last write of a series and time comes last.
+    let mut order: Vec<&LogRow> = part.log.iter().collect();
+    if part.unordered {
+        order.sort_by_key(|row| (rank_of(row), row.time));
+    } else {
+        // Each series' rows are already in time order: a stable sort by series is enough.
+        order.sort_by_key(|row| rank_of(row));
+    }
+    let same = |a: &LogRow, b: &LogRow| a.series == b.series && a.time == b.time;
+    let n = order.len()
+        - order
+            .windows(2)
+            .filter(|w| same(w[0], w[1]))
+            .count()
+            .min(order.len());
     let mut tag_builders: Vec<StringDictionaryBuilder<Int32Type>> = tag_names
         .iter()
         .map(|_| StringDictionaryBuilder::with_capacity(n, 64, 1024))
@@ -157,21 +198,31 @@ fn build_batch<'a>(
         .collect();
     let field_names: Vec<&str> = schema.fields.keys().map(String::as_str).collect();
     let mut time = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
-    for (vals, rows) in &keyed {
-        for (t, row) in rows.iter() {
-            for (b, v) in tag_builders.iter_mut().zip(vals) {
-                match v {
-                    Some(s) => {
-                        b.append_value(s);
-                    }
-                    None => b.append_null(),
+    let no_tags: Vec<Option<&str>> = vec![None; tag_names.len()];
+    let mut rest = order.as_slice();
+    while let Some(first) = rest.first() {
+        let len = rest.iter().take_while(|r| same(first, r)).count().max(1);
+        let (group, tail) = rest.split_at(len.min(rest.len()));
+        rest = tail;
+        let vals = keyed
+            .get(rank_of(first) as usize)
+            .map_or(&no_tags, |(v, _)| v);
+        for (b, v) in tag_builders.iter_mut().zip(vals) {
+            match v {
+                Some(s) => {
+                    b.append_value(s);
                 }
+                None => b.append_null(),
             }
-            for (b, name) in field_builders.iter_mut().zip(&field_names) {
-                b.append(row.iter().find(|(n, _)| &**n == *name).map(|(_, v)| v));
-            }
-            time.append_value(*t);
         }
+        for (b, name) in field_builders.iter_mut().zip(&field_names) {
+            let latest = group
+                .iter()
+                .rev()
+                .find_map(|r| r.fields.iter().find(|(f, _)| &**f == *name).map(|(_, v)| v));
+            b.append(latest);
+        }
+        time.append_value(first.time);
     }
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(arrow_schema.fields().len());
     cols.extend(
@@ -241,8 +292,10 @@ pub struct TableBuffer {
     interner: HashSet<Arc<str>>,
     /// Series ids by the hash of their tags (several ids only on a hash collision).
     by_hash: HashMap<u64, Vec<SeriesId>>,
-    /// Per id: the interned key and how many partitions hold the series (0: id free).
-    series: Vec<(SeriesKey, usize)>,
+    /// Per id: the interned key, how many partitions hold the series (0: id free), and the
+    /// hour and index it was last written at (most writes go to the same partition again,
+    /// which then needs no lookup).
+    series: Vec<(SeriesKey, usize, Option<(i64, u32)>)>,
     /// Ids no partition holds any more, for reuse.
     free: Vec<SeriesId>,
     /// Series held in any partition (the active-series count).
@@ -311,7 +364,7 @@ impl TableBuffer {
         self.by_hash.get(&hash)?.iter().copied().find(|id| {
             self.series
                 .get(*id as usize)
-                .is_some_and(|(key, n)| *n > 0 && same_tags(key, tags.clone()))
+                .is_some_and(|(key, n, _)| *n > 0 && same_tags(key, tags.clone()))
         })
     }
 
@@ -330,11 +383,11 @@ impl TableBuffer {
             .collect();
         let id = match self.free.pop() {
             Some(id) => {
-                self.series[id as usize] = (key, 0);
+                self.series[id as usize] = (key, 0, None);
                 id
             }
             None => {
-                self.series.push((key, 0));
+                self.series.push((key, 0, None));
                 SeriesId::try_from(self.series.len() - 1).unwrap_or(SeriesId::MAX)
             }
         };
@@ -357,25 +410,40 @@ impl TableBuffer {
             .map(|(k, v)| (self.field_name(k), v.to_owned_value()))
             .collect();
         let time_ns = p.time_ns();
-        let part = self.partitions.entry(hour_of(time_ns)).or_default();
+        let hour = hour_of(time_ns);
+        let part = self.partitions.entry(hour).or_default();
         let before = part.bytes;
-        let slot = &mut self.series[id as usize];
-        if part.insert(id, &slot.0, time_ns, fields) {
-            if slot.1 == 0 {
-                self.active += 1;
+        let Some(slot) = self.series.get_mut(id as usize) else {
+            return 0;
+        };
+        let local = match slot.2 {
+            Some((h, local)) if h == hour => local,
+            _ => {
+                let (local, new) = part.local_of(id, &slot.0);
+                if new {
+                    if slot.1 == 0 {
+                        self.active += 1;
+                    }
+                    slot.1 += 1;
+                }
+                slot.2 = Some((hour, local));
+                local
             }
-            slot.1 += 1;
-        }
+        };
+        part.push(local, time_ns, fields);
         part.bytes - before
     }
 
     /// Removes a partition, keeping the active-series counts right.
     pub fn remove_partition(&mut self, hour: i64) -> Option<Partition> {
-        let part = self.partitions.remove(&hour)?;
+        let mut part = self.partitions.remove(&hour)?;
         for id in part.series_ids() {
             let Some(slot) = self.series.get_mut(id as usize) else {
                 continue;
             };
+            if slot.2.is_some_and(|(h, _)| h == hour) {
+                slot.2 = None;
+            }
             slot.1 = slot.1.saturating_sub(1);
             if slot.1 == 0 {
                 // The series left the buffer: free its id and its strings.
@@ -391,13 +459,17 @@ impl TableBuffer {
                 self.free.push(id);
             }
         }
-        drop(part.series);
+        let Partition {
+            series, local, log, ..
+        } = &mut part;
+        drop((
+            std::mem::take(series),
+            std::mem::take(local),
+            std::mem::take(log),
+        ));
         // Strings only the interner still holds (span ids, ...) go with their last partition.
         self.interner.retain(|s| Arc::strong_count(s) > 1);
-        Some(Partition {
-            series: HashMap::default(),
-            ..part
-        })
+        Some(part)
     }
 
     /// Number of distinct series over all buffered partitions (the active-series count).
@@ -512,7 +584,7 @@ mod tests {
             fields: [("usage".to_string(), FieldType::F64)].into(),
         };
         let part = tb.partitions.values().next().expect("partition");
-        assert_eq!(part.rows, 4);
+        assert_eq!(part.rows, 5, "a rewrite is held until the hour is rebuilt");
         let batch = part.to_batch(&schema, 0).expect("batch");
         let text = arrow::util::pretty::pretty_format_batches(&[batch])
             .expect("fmt")
@@ -537,6 +609,76 @@ mod tests {
             batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
         assert_eq!(back.len(), 4);
         assert_eq!(back[1], p(&[("host", "a")], 3.0, 10));
+    }
+
+    #[test]
+    fn a_rewrite_replaces_the_fields_it_names_and_late_rows_read_in_time_order() {
+        let mut tb = TableBuffer::default();
+        let row = |t: i64, fields: Vec<(&str, FieldValue)>| Point {
+            table: "cpu".into(),
+            tags: vec![("host".into(), "a".into())],
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            time_ns: t,
+        };
+        tb.insert(row(
+            30,
+            vec![("x", FieldValue::I64(1)), ("y", FieldValue::I64(2))],
+        ));
+        tb.insert(row(10, vec![("x", FieldValue::I64(5))]));
+        tb.insert(row(30, vec![("y", FieldValue::I64(3))]));
+        tb.insert(row(20, vec![("y", FieldValue::I64(7))]));
+        tb.insert(row(30, vec![("x", FieldValue::I64(4))]));
+        let schema = TableSchema {
+            tags: ["host".to_string()].into(),
+            fields: [
+                ("x".to_string(), FieldType::I64),
+                ("y".to_string(), FieldType::I64),
+            ]
+            .into(),
+        };
+        let part = tb.partitions.values().next().expect("partition");
+        let back =
+            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        assert_eq!(
+            back,
+            vec![
+                row(10, vec![("x", FieldValue::I64(5))]),
+                row(20, vec![("y", FieldValue::I64(7))]),
+                row(
+                    30,
+                    vec![("x", FieldValue::I64(4)), ("y", FieldValue::I64(3))]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_series_written_again_after_its_hour_left_lands_in_the_new_partition() {
+        let mut tb = TableBuffer::default();
+        tb.insert(p(&[("host", "a")], 1.0, 10));
+        // b lives on in the next hour, and was last written in hour 0.
+        tb.insert(p(&[("host", "b")], 1.0, HOUR_NS + 10));
+        tb.insert(p(&[("host", "b")], 1.0, 20));
+        tb.remove_partition(0).expect("hour 0");
+        // Hour 0 again (a late write after its snapshot): b's old position there is not used.
+        tb.insert(p(&[("host", "b")], 2.0, 30));
+        tb.insert(p(&[("host", "b")], 3.0, 40));
+        let part = tb.partitions.get(&0).expect("partition");
+        assert_eq!((part.series_count(), part.rows), (1, 2));
+        assert_eq!(tb.active_series(), 1);
+        let schema = TableSchema {
+            tags: ["host".to_string()].into(),
+            fields: [("usage".to_string(), FieldType::F64)].into(),
+        };
+        let back =
+            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        assert_eq!(
+            back,
+            vec![p(&[("host", "b")], 2.0, 30), p(&[("host", "b")], 3.0, 40)]
+        );
     }
 
     #[test]
@@ -594,8 +736,8 @@ mod tests {
         // A write of a lands on a, not on b.
         tb.insert(p(&[("host", "a")], 3.0, 20));
         let part = tb.partitions.values().next().expect("partition");
-        assert_eq!(part.series[&id_a].1.len(), 2);
-        assert_eq!(part.series[&id_b].1.len(), 1);
+        assert_eq!(part.rows_of(id_a), 2);
+        assert_eq!(part.rows_of(id_b), 1);
     }
 
     #[test]
