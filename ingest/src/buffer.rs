@@ -38,6 +38,9 @@ type Row = smallvec::SmallVec<[(Arc<str>, FieldValue); 1]>;
 /// the buffer.
 type SeriesId = u32;
 
+/// Where a series was last written: the hour and its index in that partition.
+type LastWrite = (i64, u32);
+
 /// One row as written: the series' index within the partition, the time, the fields.
 #[derive(Debug)]
 struct LogRow {
@@ -295,7 +298,7 @@ pub struct TableBuffer {
     /// Per id: the interned key, how many partitions hold the series (0: id free), and the
     /// hour and index it was last written at (most writes go to the same partition again,
     /// which then needs no lookup).
-    series: Vec<(SeriesKey, usize, Option<(i64, u32)>)>,
+    series: Vec<(SeriesKey, usize, Option<LastWrite>)>,
     /// Ids no partition holds any more, for reuse.
     free: Vec<SeriesId>,
     /// Series held in any partition (the active-series count).
