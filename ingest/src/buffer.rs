@@ -38,6 +38,9 @@ type Row = smallvec::SmallVec<[(Arc<str>, FieldValue); 1]>;
 /// the buffer.
 type SeriesId = u32;
 
+/// Rows per chunk of a partition's log.
+const LOG_CHUNK: usize = 4096;
+
 /// Where a series was last written: the hour and its index in that partition.
 type LastWrite = (i64, u32);
 
@@ -61,8 +64,9 @@ pub struct Partition {
     local: HashMap<SeriesId, u32>,
     /// Per index: the series' key and the latest time written to it.
     series: Vec<(SeriesKey, i64)>,
-    /// Rows in arrival order.
-    log: Vec<LogRow>,
+    /// Rows in arrival order, in chunks of at most [`LOG_CHUNK`] (a big hour grows without
+    /// copying what it holds; a small one stays small).
+    log: Vec<Vec<LogRow>>,
     /// Some row arrived at or before its series' latest time (a rewrite, or out of order).
     unordered: bool,
     /// Rows held (a rewritten series and time counts each time until the hour is rebuilt).
@@ -101,11 +105,19 @@ impl Partition {
                 *latest = time;
             }
         }
-        self.log.push(LogRow {
+        let row = LogRow {
             series: local,
             time,
             fields,
-        });
+        };
+        match self.log.last_mut() {
+            Some(chunk) if chunk.len() < LOG_CHUNK => chunk.push(row),
+            _ => {
+                let mut chunk = Vec::with_capacity(if self.log.is_empty() { 4 } else { LOG_CHUNK });
+                chunk.push(row);
+                self.log.push(chunk);
+            }
+        }
         self.rows += 1;
         self.bytes += added + 32;
         self.dirty = true;
@@ -116,7 +128,11 @@ impl Partition {
     #[cfg(test)]
     fn rows_of(&self, id: SeriesId) -> usize {
         let local = self.local.get(&id).copied();
-        self.log.iter().filter(|r| Some(r.series) == local).count()
+        self.log
+            .iter()
+            .flatten()
+            .filter(|r| Some(r.series) == local)
+            .count()
     }
 
     /// The ids of the series held.
@@ -176,7 +192,7 @@ fn build_batch(schema: &TableSchema, part: &Partition) -> arrow::error::Result<R
     }
     let rank_of = |row: &LogRow| rank.get(row.series as usize).copied().unwrap_or(u32::MAX);
     // Arrival order breaks ties, so the last write of a series and time comes last.
-    let mut order: Vec<&LogRow> = part.log.iter().collect();
+    let mut order: Vec<&LogRow> = part.log.iter().flatten().collect();
     if part.unordered {
         order.sort_by_key(|row| (rank_of(row), row.time));
     } else {
@@ -286,7 +302,8 @@ impl FieldBuilder {
 /// tag values and field names.
 ///
 /// A point finds its series with one hash over its tag strings (no interning, no allocation):
-/// `by_hash` maps that hash to the ids with it, and the id's interned key confirms the match.
+/// `by_hash` maps that hash to an id (`collided` holds the rare further ids with the same hash),
+/// and the id's interned key confirms the match.
 /// Only a series new to the buffer interns its strings and takes an id.
 #[derive(Debug, Default)]
 pub struct TableBuffer {
@@ -294,7 +311,9 @@ pub struct TableBuffer {
     pub partitions: BTreeMap<i64, Partition>,
     interner: HashSet<Arc<str>>,
     /// Series ids by the hash of their tags (several ids only on a hash collision).
-    by_hash: HashMap<u64, Vec<SeriesId>>,
+    by_hash: HashMap<u64, SeriesId>,
+    /// Further ids whose tags hash like the one in `by_hash` (a hash collision).
+    collided: HashMap<u64, Vec<SeriesId>>,
     /// Per id: the interned key, how many partitions hold the series (0: id free), and the
     /// hour and index it was last written at (most writes go to the same partition again,
     /// which then needs no lookup).
@@ -364,11 +383,35 @@ impl TableBuffer {
         hash: u64,
         tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     ) -> Option<SeriesId> {
-        self.by_hash.get(&hash)?.iter().copied().find(|id| {
+        let is = |id: &SeriesId| {
             self.series
                 .get(*id as usize)
                 .is_some_and(|(key, n, _)| *n > 0 && same_tags(key, tags.clone()))
-        })
+        };
+        let first = *self.by_hash.get(&hash)?;
+        if is(&first) {
+            return Some(first);
+        }
+        self.collided.get(&hash)?.iter().copied().find(is)
+    }
+
+    /// Takes a freed series' id out of the hash index.
+    fn unindex(&mut self, hash: u64, id: SeriesId) {
+        if self.by_hash.get(&hash) == Some(&id) {
+            match self.collided.get_mut(&hash).and_then(Vec::pop) {
+                Some(other) => {
+                    self.by_hash.insert(hash, other);
+                }
+                None => {
+                    self.by_hash.remove(&hash);
+                }
+            }
+        } else if let Some(ids) = self.collided.get_mut(&hash) {
+            ids.retain(|x| *x != id);
+        }
+        if self.collided.get(&hash).is_some_and(Vec::is_empty) {
+            self.collided.remove(&hash);
+        }
     }
 
     /// The id of the series with these tags, taking a new one (and interning its strings) for
@@ -394,7 +437,14 @@ impl TableBuffer {
                 SeriesId::try_from(self.series.len() - 1).unwrap_or(SeriesId::MAX)
             }
         };
-        self.by_hash.entry(hash).or_default().push(id);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.entry(hash).or_default().push(id);
+            }
+        }
         id
     }
 
@@ -453,12 +503,7 @@ impl TableBuffer {
                 let key = std::mem::take(&mut slot.0);
                 self.active -= 1;
                 let hash = tags_hash(key.iter().map(|(k, v)| (&**k, &**v)));
-                if let Some(ids) = self.by_hash.get_mut(&hash) {
-                    ids.retain(|x| *x != id);
-                    if ids.is_empty() {
-                        self.by_hash.remove(&hash);
-                    }
-                }
+                self.unindex(hash, id);
                 self.free.push(id);
             }
         }
@@ -685,6 +730,29 @@ mod tests {
     }
 
     #[test]
+    fn an_hour_bigger_than_one_log_chunk_reads_whole_and_in_order() {
+        let mut tb = TableBuffer::default();
+        let n = 3 * LOG_CHUNK as i64 + 7;
+        for t in 0..n {
+            let host = ["c", "a", "b"][(t % 3) as usize];
+            tb.insert(p(&[("host", host)], t as f64, t));
+        }
+        let schema = TableSchema {
+            tags: ["host".to_string()].into(),
+            fields: [("usage".to_string(), FieldType::F64)].into(),
+        };
+        let part = tb.partitions.values().next().expect("partition");
+        let back =
+            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        assert_eq!(back.len() as i64, n);
+        let mut want: Vec<Point> = (0..n)
+            .map(|t| p(&[("host", ["c", "a", "b"][(t % 3) as usize])], t as f64, t))
+            .collect();
+        want.sort_by(|x, y| (&x.tags, x.time_ns).cmp(&(&y.tags, y.time_ns)));
+        assert_eq!(back, want);
+    }
+
+    #[test]
     fn series_ids_follow_the_buffer_and_are_reused_after_their_last_hour() {
         let mut tb = TableBuffer::default();
         tb.insert(p(&[("host", "a")], 1.0, 10));
@@ -732,15 +800,21 @@ mod tests {
         // Put both ids under a's hash, b's first, as if the hashes were equal.
         let ha = tags_hash(a.iter().copied());
         let hb = tags_hash(b.iter().copied());
-        let id_b = tb.by_hash[&hb][0];
-        let id_a = tb.by_hash[&ha][0];
-        tb.by_hash.insert(ha, vec![id_b, id_a]);
+        let id_b = tb.by_hash[&hb];
+        let id_a = tb.by_hash[&ha];
+        tb.by_hash.insert(ha, id_b);
+        tb.collided.insert(ha, vec![id_a]);
         assert_eq!(tb.find(ha, a.iter().copied()), Some(id_a));
         // A write of a lands on a, not on b.
         tb.insert(p(&[("host", "a")], 3.0, 20));
         let part = tb.partitions.values().next().expect("partition");
         assert_eq!(part.rows_of(id_a), 2);
         assert_eq!(part.rows_of(id_b), 1);
+        // Freeing the id in `by_hash` promotes the collided one.
+        tb.unindex(ha, id_b);
+        assert_eq!(tb.by_hash.get(&ha), Some(&id_a));
+        assert!(tb.collided.is_empty());
+        assert_eq!(tb.find(ha, a.iter().copied()), Some(id_a));
     }
 
     #[test]
