@@ -184,6 +184,21 @@ impl Batch {
         }
     }
 
+    /// An empty batch whose text starts as a copy of `text` (a request body), so a decoder
+    /// can refer to the names and values in it by [`Batch::span`] instead of copying each.
+    pub(crate) fn over_text(points: usize, text: &str) -> Self {
+        let mut b = Self::with_capacity(points, 0);
+        b.text.reserve_exact(text.len() + text.len() / 8);
+        b.text.push_str(text);
+        b
+    }
+
+    /// The text between `start` and `end` (offsets in the text as it was given to
+    /// [`Batch::over_text`]).
+    pub(crate) fn span(&self, start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
     /// Owned points with their caller tags, in order.
     pub fn from_points(points: Vec<(usize, Point)>) -> Self {
         let text = points

@@ -334,7 +334,7 @@ impl Db {
                 rejected,
             });
         }
-        let mut bytes = Vec::with_capacity(valid.len() * 40 + valid.text_len() * 2);
+        let mut bytes = Vec::with_capacity(valid.len() * 48 + valid.text_len());
         codec::encode_batch(&valid, &mut bytes);
         let n = valid.len();
         self.shared

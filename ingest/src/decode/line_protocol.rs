@@ -26,7 +26,7 @@
 
 use std::fmt::Write as _;
 
-use crate::batch::{Batch, ValueRef};
+use crate::batch::{Batch, Span, ValueRef};
 use crate::point::{FieldValue, Point, Precision};
 
 /// Smallest timestamp the reference accepts, in nanoseconds.
@@ -83,13 +83,22 @@ pub fn parse(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedL
 
 /// [`parse`] into a [`Batch`]: no allocation per line.
 pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedBatch {
-    // About one point per 100 bytes, and most of a line's bytes are names and values.
+    // A body that is UTF-8 throughout (checked once, which is fast) becomes the batch's text,
+    // and names and values without escapes are referenced where they are instead of copied.
+    let whole = std::str::from_utf8(body).ok();
+    let points = body.len() / 100 + 1;
     let mut out = ParsedBatch {
-        batch: Batch::with_capacity(body.len() / 100 + 1, body.len()),
+        batch: match whole {
+            Some(text) => Batch::over_text(points, text),
+            None => Batch::with_capacity(points, body.len()),
+        },
         errors: Vec::new(),
     };
+    let mut next_line = 0usize;
     for (index, raw) in body.split(|&c| c == b'\n').enumerate() {
         let line = index + 1;
+        let line_start = next_line;
+        next_line += raw.len() + 1;
         let raw = raw.strip_suffix(b"\r".as_slice()).unwrap_or(raw);
         let Some(start) = raw.iter().position(|&c| !is_blank(c)) else {
             continue;
@@ -102,7 +111,8 @@ pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> P
             .rposition(|&c| !is_blank(c))
             .map_or(raw.len(), |i| i + 1);
         let trimmed = raw.get(start..end).unwrap_or_default();
-        let text = match std::str::from_utf8(trimmed) {
+        let in_text = whole.and_then(|w| w.get(line_start + start..line_start + end));
+        let text = match in_text.map_or_else(|| std::str::from_utf8(trimmed), Ok) {
             Ok(text) => text,
             Err(err) => {
                 let at = err.valid_up_to();
@@ -118,7 +128,12 @@ pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> P
             }
         };
         let mark = out.batch.mark();
-        if let Err(message) = parse_line(&mut out.batch, line, text, precision, default_time_ns) {
+        let at = ParsedLine {
+            number: line,
+            text,
+            offset: in_text.map(|_| line_start + start),
+        };
+        if let Err(message) = parse_line(&mut out.batch, at, precision, default_time_ns) {
             out.batch.rollback(mark);
             out.errors.push(LineError { line, message });
         }
@@ -345,17 +360,35 @@ fn check_key(kind: &str, raw: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One trimmed line and where it is.
+#[derive(Clone, Copy)]
+struct ParsedLine<'a> {
+    /// 1-based line number.
+    number: usize,
+    /// The line.
+    text: &'a str,
+    /// Its offset in the batch's text, when the batch was made over the body.
+    offset: Option<usize>,
+}
+
 /// Parses one trimmed, non-empty, non-comment line into `batch` as a point tagged `line_no`.
 /// On an error the caller takes back what was written.
 fn parse_line(
     batch: &mut Batch,
-    line_no: usize,
-    line: &str,
+    at: ParsedLine<'_>,
     precision: Precision,
     default_time_ns: i64,
 ) -> Result<(), String> {
+    let line = at.text;
     let b = line.as_bytes();
     let mark = batch.mark();
+    // A token's value in the batch: where it stands in the text when the line is part of it
+    // and the token has no escapes, else unescaped into the text.
+    let token =
+        |batch: &mut Batch, start: usize, end: usize, escaped: bool, ctx: Ctx| match at.offset {
+            Some(off) if !escaped => batch.span(off + start, off + end),
+            _ => batch.push_with(|out| unescape_into(out, sub(line, start, end), escaped, ctx)),
+        };
 
     // Measurement.
     let (m_end, m_escaped) = scan(b, 0, Ctx::Measurement);
@@ -398,8 +431,8 @@ fn parse_line(
                 quote(k_raw)
             ));
         }
-        let k = batch.push_with(|out| unescape_into(out, k_raw, k_escaped, Ctx::Key));
-        let v = batch.push_with(|out| unescape_into(out, v_raw, v_escaped, Ctx::Key));
+        let k = token(batch, k_start, k_end, k_escaped, Ctx::Key);
+        let v = token(batch, v_start, v_end, v_escaped, Ctx::Key);
         batch.add_tag_spans(k, v);
         pos = v_end;
     }
@@ -422,7 +455,8 @@ fn parse_line(
             return Err(format!("missing \"=\" after field key {}", quote(k_raw)));
         }
         check_key("field key", k_raw)?;
-        let v_end = parse_field_value(batch, line, k_end + 1, k_raw, k_escaped)?;
+        let key = token(batch, pos, k_end, k_escaped, Ctx::Key);
+        let v_end = parse_field_value(batch, line, k_end + 1, k_raw, key)?;
         if b.get(v_end) == Some(&b',') {
             pos = v_end + 1;
         } else {
@@ -467,8 +501,8 @@ fn parse_line(
         }
     }
 
-    let table = batch.push_with(|out| unescape_into(out, m_raw, m_escaped, Ctx::Measurement));
-    batch.finish(mark, line_no, table, time_ns);
+    let table = token(batch, 0, m_end, m_escaped, Ctx::Measurement);
+    batch.finish(mark, at.number, table, time_ns);
     Ok(())
 }
 
@@ -506,7 +540,7 @@ fn parse_field_value(
     line: &str,
     start: usize,
     key_raw: &str,
-    key_escaped: bool,
+    key: Span,
 ) -> Result<usize, String> {
     let b = line.as_bytes();
     if b.get(start) == Some(&b'"') {
@@ -526,7 +560,6 @@ fn parse_field_value(
                 quote(key_raw)
             ));
         }
-        let key = batch.push_with(|out| unescape_into(out, key_raw, key_escaped, Ctx::Key));
         let value = batch.push_with(|out| {
             unescape_into(out, sub(line, body_start, close), escaped, Ctx::Str);
         });
@@ -548,7 +581,6 @@ fn parse_field_value(
     }
     match parse_scalar(token) {
         Ok(value) => {
-            let key = batch.push_with(|out| unescape_into(out, key_raw, key_escaped, Ctx::Key));
             batch.add_field_span(key, ValueRef::from(&value));
             Ok(end)
         }
