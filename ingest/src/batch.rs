@@ -41,6 +41,27 @@ struct Row {
     tags: (usize, usize),
     fields: (usize, usize),
     time_ns: i64,
+    /// What the decoder knows of the tags' flat key (see [`crate::buffer::flat_key`]).
+    flat: FlatHint,
+    /// Set by [`Batch::index_series`].
+    series: Option<SeriesKeyAt>,
+}
+
+/// A point's flat series key's hash, where the key is in the text, and whether the tags are
+/// plain.
+type SeriesKeyAt = (u64, Span, bool);
+
+/// What a decoder knows of a point's flat series key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum FlatHint {
+    /// Nothing: build it and check whether the tags are plain.
+    #[default]
+    Unknown,
+    /// The tags are plain (no `,` or `=` in a key or value).
+    Plain,
+    /// The tags are plain and the flat key stands in the text here (a sorted line-protocol
+    /// tag set without escapes).
+    InText(Span),
 }
 
 /// Points of one request (see the module docs).
@@ -156,6 +177,12 @@ impl<'a> PointRef<'a> {
             .map(move |(k, v)| (b.str(*k), b.value(*v)))
     }
 
+    /// How the point names its series, if the batch was indexed.
+    pub(crate) fn series_key(&self) -> Option<crate::buffer::SeriesRef<'a>> {
+        let (hash, flat, plain) = self.row.series?;
+        Some((hash, self.batch.str(flat), plain))
+    }
+
     /// The owned point.
     pub fn to_point(&self) -> Point {
         Point {
@@ -259,6 +286,53 @@ impl Batch {
     /// The owned points with their caller tags.
     pub fn to_points(&self) -> Vec<(usize, Point)> {
         self.iter().map(|p| (p.tag(), p.to_point())).collect()
+    }
+
+    /// Says that the last point's tags are plain, and where their flat key stands in the
+    /// text, if it does.
+    pub(crate) fn set_last_plain(&mut self, flat: Option<Span>) {
+        if let Some(row) = self.rows.last_mut() {
+            row.flat = flat.map_or(FlatHint::Plain, FlatHint::InText);
+        }
+    }
+
+    /// Hashes every point's flat series key (see [`crate::buffer::flat_key`]), building the
+    /// key in the text where it is not there already, so that the buffer's series lookup,
+    /// which runs on the apply thread, only compares. Meant for the request's own thread.
+    /// Points that share their tags (remote write's samples of one series) share the key.
+    pub fn index_series(&mut self) {
+        let mut scratch = String::new();
+        let mut prev: Option<((usize, usize), SeriesKeyAt)> = None;
+        for i in 0..self.rows.len() {
+            let Some(row) = self.rows.get(i).copied() else {
+                break;
+            };
+            let series = match (prev, row.flat) {
+                (Some((tags, series)), _) if tags == row.tags => series,
+                (_, FlatHint::InText(flat)) => {
+                    (crate::buffer::flat_hash(self.str(flat)), flat, true)
+                }
+                (_, hint) => {
+                    scratch.clear();
+                    let p = PointRef {
+                        batch: self,
+                        row: &row,
+                    };
+                    let plain = if hint == FlatHint::Plain {
+                        crate::buffer::flat_key_of_plain(p.tags(), &mut scratch);
+                        true
+                    } else {
+                        crate::buffer::flat_key(p.tags(), &mut scratch)
+                    };
+                    let flat = self.push_str(&scratch);
+                    (crate::buffer::flat_hash(&scratch), flat, plain)
+                }
+            };
+            prev = Some((row.tags, series));
+            if let Some(r) = self.rows.get_mut(i) {
+                r.series = Some(series);
+            }
+        }
     }
 
     /// Bytes of text held (for sizing the WAL record).
@@ -384,6 +458,15 @@ impl Batch {
         Some(s(dup[0].0))
     }
 
+    /// Whether the tags of the point under construction are in key order already.
+    pub(crate) fn tags_sorted_since(&self, m: Mark) -> bool {
+        let s = |x: Span| self.text.get(x.start..x.end).unwrap_or_default();
+        self.tags
+            .get(m.tags..)
+            .unwrap_or_default()
+            .is_sorted_by(|a, b| s(a.0) <= s(b.0))
+    }
+
     /// Drops the tags of the point under construction whose value is empty.
     pub(crate) fn drop_empty_tags_since(&mut self, m: Mark) {
         if let Some(tags) = self.tags.get(m.tags..)
@@ -408,6 +491,8 @@ impl Batch {
             tags: (m.tags, self.tags.len()),
             fields: (m.fields, self.fields.len()),
             time_ns,
+            flat: FlatHint::Unknown,
+            series: None,
         });
     }
 

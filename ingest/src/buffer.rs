@@ -301,10 +301,11 @@ impl FieldBuilder {
 /// One table's buffered partitions, the series they hold, and a string interner for tag keys,
 /// tag values and field names.
 ///
-/// A point finds its series with one hash over its tag strings (no interning, no allocation):
-/// `by_hash` maps that hash to an id (`collided` holds the rare further ids with the same hash),
-/// and the id's interned key confirms the match.
-/// Only a series new to the buffer interns its strings and takes an id.
+/// A point finds its series by the hash of its flat key (see [`flat_key`]), usually computed by
+/// the request's own thread ([`Batch::index_series`]), often straight from the line-protocol
+/// text: `by_hash` maps that hash to an id (`collided` holds the rare further ids with the same
+/// hash), and one comparison of flat keys (or, for tags holding `,` or `=`, of the strings)
+/// confirms the match. Only a series new to the buffer interns its strings and takes an id.
 #[derive(Debug, Default)]
 pub struct TableBuffer {
     /// Partitions by hour start.
@@ -314,30 +315,80 @@ pub struct TableBuffer {
     by_hash: HashMap<u64, SeriesId>,
     /// Further ids whose tags hash like the one in `by_hash` (a hash collision).
     collided: HashMap<u64, Vec<SeriesId>>,
-    /// Per id: the interned key, how many partitions hold the series (0: id free), and the
-    /// hour and index it was last written at (most writes go to the same partition again,
-    /// which then needs no lookup).
-    series: Vec<(SeriesKey, usize, Option<LastWrite>)>,
+    /// Per id (an empty slot is a free id).
+    series: Vec<Slot>,
     /// Ids no partition holds any more, for reuse.
     free: Vec<SeriesId>,
     /// Series held in any partition (the active-series count).
     active: usize,
     /// Field names seen, interned (a table has few): found by a short scan, not a hash.
     field_names: Vec<Arc<str>>,
+    /// Room to build the flat key of a point that came without one.
+    scratch: String,
 }
 
-/// The hash of a series' tags (keys and values, in order), stable within the process.
-fn tags_hash<'a>(tags: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = TAGS_HASH.build_hasher();
-    h.write_usize(tags.len());
-    for (k, v) in tags {
-        h.write(k.as_bytes());
-        h.write_u8(0xff);
-        h.write(v.as_bytes());
-        h.write_u8(0xff);
+/// One series id's state.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Interned tags, shared with the partitions.
+    key: SeriesKey,
+    /// How many partitions hold the series (0: the id is free).
+    parts: usize,
+    /// The hour and index it was last written at (most writes go to the same partition
+    /// again, which then needs no lookup).
+    last: Option<LastWrite>,
+    /// Flat key (see [`flat_key`]).
+    flat: Box<str>,
+    /// No tag key or value holds `,` or `=`, so the flat key alone identifies the tags.
+    plain: bool,
+}
+
+/// How a point names its series: the hash of its flat key, the flat key, and whether the
+/// tags are plain (see [`flat_key`]).
+pub(crate) type SeriesRef<'a> = (u64, &'a str, bool);
+
+/// Appends a series' flat key to `out`: its tags as `key=value` joined by `,`, which is how a
+/// line-protocol tag set without escapes reads. Returns whether the tags are plain: no key or
+/// value holds `,` or `=`. Plain tags have exactly one flat key and it has exactly one reading,
+/// so two plain tag lists are equal when their flat keys are; other tags are hashed by the
+/// flat key too but compared string by string.
+pub(crate) fn flat_key<'a>(
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+    out: &mut String,
+) -> bool {
+    let mut plain = true;
+    for (i, (k, v)) in tags.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+        plain &= !k.bytes().chain(v.bytes()).any(|b| b == b',' || b == b'=');
     }
-    h.finish()
+    plain
+}
+
+/// [`flat_key`] for tags known to be plain (line protocol without escapes cannot hold `,` or
+/// `=` in a key or value): no scan for separators.
+pub(crate) fn flat_key_of_plain<'a>(
+    tags: impl Iterator<Item = (&'a str, &'a str)>,
+    out: &mut String,
+) {
+    for (i, (k, v)) in tags.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+}
+
+/// The hash series are found by, of a flat key; stable within the process.
+pub(crate) fn flat_hash(flat: &str) -> u64 {
+    use std::hash::BuildHasher;
+    TAGS_HASH.hash_one(flat.as_bytes())
 }
 
 /// Seeded once per process, like the write path's other maps.
@@ -353,6 +404,18 @@ fn same_tags<'a>(
             .iter()
             .zip(tags)
             .all(|((k, v), (tk, tv))| **k == *tk && **v == *tv)
+}
+
+/// How `p` names its series: the batch's precomputed key, or one built in `scratch`.
+fn series_ref<'a>(p: PointRef<'a>, scratch: &'a mut String) -> SeriesRef<'a> {
+    match p.series_key() {
+        Some(k) => k,
+        None => {
+            scratch.clear();
+            let plain = flat_key(p.tags(), scratch);
+            (flat_hash(scratch), scratch.as_str(), plain)
+        }
+    }
 }
 
 impl TableBuffer {
@@ -377,16 +440,23 @@ impl TableBuffer {
         a
     }
 
-    /// The id of the series with these tags, if any partition holds it.
+    /// The id of the series of a point (its tags and how it names them), if any partition
+    /// holds it.
     fn find<'a>(
         &self,
-        hash: u64,
+        (hash, flat, plain): SeriesRef<'_>,
         tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
     ) -> Option<SeriesId> {
         let is = |id: &SeriesId| {
-            self.series
-                .get(*id as usize)
-                .is_some_and(|(key, n, _)| *n > 0 && same_tags(key, tags.clone()))
+            self.series.get(*id as usize).is_some_and(|s| {
+                s.parts > 0
+                    && s.plain == plain
+                    && if plain {
+                        *s.flat == *flat
+                    } else {
+                        same_tags(&s.key, tags.clone())
+                    }
+            })
         };
         let first = *self.by_hash.get(&hash)?;
         if is(&first) {
@@ -416,24 +486,37 @@ impl TableBuffer {
 
     /// The id of the series with these tags, taking a new one (and interning its strings) for
     /// a series new to the buffer.
-    fn id_of<'a>(
-        &mut self,
-        tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
-    ) -> SeriesId {
-        let hash = tags_hash(tags.clone());
-        if let Some(id) = self.find(hash, tags.clone()) {
-            return id;
-        }
-        let key: SeriesKey = tags
+    fn id_of(&mut self, p: PointRef<'_>) -> SeriesId {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let series = series_ref(p, &mut scratch);
+        let id = match self.find(series, p.tags()) {
+            Some(id) => id,
+            None => self.add_series(series, p),
+        };
+        self.scratch = scratch;
+        id
+    }
+
+    fn add_series(&mut self, (hash, flat, plain): SeriesRef<'_>, p: PointRef<'_>) -> SeriesId {
+        let key: SeriesKey = p
+            .tags()
             .map(|(k, v)| (self.intern(k), self.intern(v)))
             .collect();
+        let slot = Slot {
+            key,
+            flat: flat.into(),
+            plain,
+            ..Slot::default()
+        };
         let id = match self.free.pop() {
             Some(id) => {
-                self.series[id as usize] = (key, 0, None);
+                if let Some(s) = self.series.get_mut(id as usize) {
+                    *s = slot;
+                }
                 id
             }
             None => {
-                self.series.push((key, 0, None));
+                self.series.push(slot);
                 SeriesId::try_from(self.series.len() - 1).unwrap_or(SeriesId::MAX)
             }
         };
@@ -457,7 +540,7 @@ impl TableBuffer {
     /// Inserts a point of a batch (already validated against the schema); returns the bytes
     /// the buffer grew by.
     pub fn insert_ref(&mut self, p: PointRef<'_>) -> usize {
-        let id = self.id_of(p.tags());
+        let id = self.id_of(p);
         let fields: Row = p
             .fields()
             .map(|(k, v)| (self.field_name(k), v.to_owned_value()))
@@ -469,17 +552,17 @@ impl TableBuffer {
         let Some(slot) = self.series.get_mut(id as usize) else {
             return 0;
         };
-        let local = match slot.2 {
+        let local = match slot.last {
             Some((h, local)) if h == hour => local,
             _ => {
-                let (local, new) = part.local_of(id, &slot.0);
+                let (local, new) = part.local_of(id, &slot.key);
                 if new {
-                    if slot.1 == 0 {
+                    if slot.parts == 0 {
                         self.active += 1;
                     }
-                    slot.1 += 1;
+                    slot.parts += 1;
                 }
-                slot.2 = Some((hour, local));
+                slot.last = Some((hour, local));
                 local
             }
         };
@@ -494,16 +577,15 @@ impl TableBuffer {
             let Some(slot) = self.series.get_mut(id as usize) else {
                 continue;
             };
-            if slot.2.is_some_and(|(h, _)| h == hour) {
-                slot.2 = None;
+            if slot.last.is_some_and(|(h, _)| h == hour) {
+                slot.last = None;
             }
-            slot.1 = slot.1.saturating_sub(1);
-            if slot.1 == 0 {
+            slot.parts = slot.parts.saturating_sub(1);
+            if slot.parts == 0 {
                 // The series left the buffer: free its id and its strings.
-                let key = std::mem::take(&mut slot.0);
+                let Slot { flat, .. } = std::mem::take(slot);
                 self.active -= 1;
-                let hash = tags_hash(key.iter().map(|(k, v)| (&**k, &**v)));
-                self.unindex(hash, id);
+                self.unindex(flat_hash(&flat), id);
                 self.free.push(id);
             }
         }
@@ -525,12 +607,10 @@ impl TableBuffer {
         self.active
     }
 
-    /// Whether any buffered partition has the series with these tags.
-    pub fn has_series<'a>(
-        &self,
-        tags: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
-    ) -> bool {
-        self.find(tags_hash(tags.clone()), tags).is_some()
+    /// Whether any buffered partition has the series of this point.
+    pub fn has_series(&self, p: PointRef<'_>) -> bool {
+        let mut scratch = String::new();
+        self.find(series_ref(p, &mut scratch), p.tags()).is_some()
     }
 
     /// Bytes held by all partitions.
@@ -616,6 +696,120 @@ mod tests {
                 .collect(),
             fields: vec![("usage".into(), FieldValue::F64(f))],
             time_ns: t,
+        }
+    }
+
+    fn has(tb: &TableBuffer, tags: &[(&str, &str)]) -> bool {
+        let b = Batch::from_points(vec![(0, p(tags, 0.0, 0))]);
+        b.get(0).is_some_and(|q| tb.has_series(q))
+    }
+
+    fn flat(tags: &[(&str, &str)]) -> (String, bool) {
+        let mut out = String::new();
+        let plain = flat_key(tags.iter().copied(), &mut out);
+        (out, plain)
+    }
+
+    #[test]
+    fn flat_keys_identify_plain_tags_and_only_hash_the_others() {
+        assert_eq!(
+            flat(&[("a", "x"), ("b", "y")]),
+            ("a=x,b=y".to_string(), true)
+        );
+        assert_eq!(flat(&[]), (String::new(), true));
+        // Tags holding a separator can share a flat key with other tags: not plain.
+        assert_eq!(flat(&[("a", "x,b=y")]), ("a=x,b=y".to_string(), false));
+        let mut tb = TableBuffer::default();
+        tb.insert(p(&[("a", "x"), ("b", "y")], 1.0, 10));
+        tb.insert(p(&[("a", "x,b=y")], 2.0, 10));
+        tb.insert(p(&[("a", "x=")], 3.0, 10));
+        tb.insert(p(&[("a=x", "")], 4.0, 10));
+        assert_eq!(tb.active_series(), 4, "same flat key, different series");
+        tb.insert(p(&[("a", "x,b=y")], 5.0, 20));
+        assert_eq!(tb.active_series(), 4);
+        assert!(has(&tb, &[("a", "x,b=y")]) && !has(&tb, &[("a", "x,b=z")]));
+    }
+
+    #[test]
+    fn a_point_with_its_key_precomputed_finds_the_same_series() {
+        let mut tb = TableBuffer::default();
+        tb.insert(p(&[("host", "a")], 1.0, 10));
+        let mut indexed = Batch::from_points(vec![(0, p(&[("host", "a")], 2.0, 20))]);
+        indexed.index_series();
+        let q = indexed.get(0).expect("point");
+        assert_eq!(q.series_key(), Some((flat_hash("host=a"), "host=a", true)));
+        tb.insert_ref(q);
+        assert_eq!(tb.active_series(), 1);
+        // Line protocol refers to a sorted, unescaped tag set where it stands in the body.
+        let parsed = crate::decode::line_protocol::parse_batch(
+            b"cpu,host=a usage=3 30\ncpu,z=1,host=a usage=4 40\n",
+            crate::point::Precision::Nanosecond,
+            0,
+        );
+        let mut lp = parsed.batch;
+        lp.index_series();
+        let keys: Vec<_> = lp.iter().map(|q| q.series_key()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                Some((flat_hash("host=a"), "host=a", true)),
+                Some((flat_hash("host=a,z=1"), "host=a,z=1", true)),
+            ]
+        );
+        for q in lp.iter() {
+            tb.insert_ref(q);
+        }
+        assert_eq!(tb.active_series(), 2);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// However a tag set is written (line protocol with or without escapes, in any tag
+        /// order, or as a point), it finds the same series, and different sets never meet.
+        #[test]
+        fn every_way_of_writing_a_tag_set_finds_its_one_series(
+            sets in proptest::collection::vec(
+                proptest::collection::btree_map("[a,= ]{1,2}", "[x,= ]{1,2}", 0..3), 1..8),
+            order in proptest::collection::vec(proptest::num::usize::ANY, 0..12),
+        ) {
+            let mut tb = TableBuffer::default();
+            let point = |tags: &std::collections::BTreeMap<String, String>, t: i64| Point {
+                table: "cpu".into(),
+                tags: tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                fields: vec![("usage".into(), FieldValue::F64(1.0))],
+                time_ns: t,
+            };
+            let mut body = String::new();
+            for (t, i) in order.iter().enumerate() {
+                let tags = &sets[i % sets.len()];
+                let mut line = crate::decode::line_protocol::encode_point(&point(tags, t as i64));
+                // Also in reverse tag order (not sorted, so copied into a flat key).
+                if t % 2 == 1 && tags.len() > 1 {
+                    let q = point(tags, t as i64);
+                    let mut rev = q.clone();
+                    rev.tags.reverse();
+                    let text = crate::decode::line_protocol::encode_point(&rev);
+                    // encode_point writes tags as given; keep it only if it parses back to q.
+                    let back = crate::decode::line_protocol::parse(text.as_bytes(), crate::point::Precision::Nanosecond, 0);
+                    if back.points.first().map(|(_, b)| b) == Some(&q) {
+                        line = text;
+                    }
+                }
+                body.push_str(&line);
+                body.push('\n');
+            }
+            let parsed = crate::decode::line_protocol::parse_batch(body.as_bytes(), crate::point::Precision::Nanosecond, 0);
+            proptest::prop_assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+            let mut batch = parsed.batch;
+            batch.index_series();
+            for q in batch.iter() {
+                tb.insert_ref(q);
+            }
+            for (t, tags) in sets.iter().enumerate() {
+                tb.insert(point(tags, 1_000 + t as i64));
+            }
+            let distinct: std::collections::BTreeSet<_> = sets.iter().collect();
+            proptest::prop_assert_eq!(tb.active_series(), distinct.len());
         }
     }
 
@@ -762,18 +956,14 @@ mod tests {
         let a = [("host", "a")];
         let b = [("host", "b")];
         let c = [("host", "c")];
-        assert!(
-            tb.has_series(a.iter().copied())
-                && tb.has_series(b.iter().copied())
-                && !tb.has_series(c.iter().copied())
-        );
+        assert!(has(&tb, &a) && has(&tb, &b) && !has(&tb, &c));
         // a is still in the second hour after the first goes.
         tb.remove_partition(0).expect("hour 0");
         assert_eq!(tb.active_series(), 2);
-        assert!(tb.has_series(a.iter().copied()));
+        assert!(has(&tb, &a));
         tb.remove_partition(HOUR_NS).expect("hour 1");
         assert_eq!(tb.active_series(), 0);
-        assert!(!tb.has_series(a.iter().copied()) && !tb.has_series(b.iter().copied()));
+        assert!(!has(&tb, &a) && !has(&tb, &b));
         assert!(tb.by_hash.is_empty(), "freed ids leave the hash index");
         let left: Vec<&str> = tb.interner.iter().map(|s| &**s).collect();
         assert_eq!(
@@ -785,7 +975,7 @@ mod tests {
         tb.insert(p(&[("host", "c")], 1.0, 10));
         tb.insert(p(&[("host", "d")], 1.0, 10));
         assert_eq!(tb.series.len(), 2);
-        assert!(tb.has_series(c.iter().copied()) && !tb.has_series(a.iter().copied()));
+        assert!(has(&tb, &c) && !has(&tb, &a));
         let part = tb.partitions.values().next().expect("partition");
         assert_eq!((part.rows, part.series_count()), (2, 2));
     }
@@ -796,15 +986,14 @@ mod tests {
         tb.insert(p(&[("host", "a")], 1.0, 10));
         tb.insert(p(&[("host", "b")], 2.0, 10));
         let a = [("host", "a")];
-        let b = [("host", "b")];
         // Put both ids under a's hash, b's first, as if the hashes were equal.
-        let ha = tags_hash(a.iter().copied());
-        let hb = tags_hash(b.iter().copied());
+        let (fa, fb) = ("host=a", "host=b");
+        let (ha, hb) = (flat_hash(fa), flat_hash(fb));
         let id_b = tb.by_hash[&hb];
         let id_a = tb.by_hash[&ha];
         tb.by_hash.insert(ha, id_b);
         tb.collided.insert(ha, vec![id_a]);
-        assert_eq!(tb.find(ha, a.iter().copied()), Some(id_a));
+        assert_eq!(tb.find((ha, fa, true), a.iter().copied()), Some(id_a));
         // A write of a lands on a, not on b.
         tb.insert(p(&[("host", "a")], 3.0, 20));
         let part = tb.partitions.values().next().expect("partition");
@@ -814,7 +1003,7 @@ mod tests {
         tb.unindex(ha, id_b);
         assert_eq!(tb.by_hash.get(&ha), Some(&id_a));
         assert!(tb.collided.is_empty());
-        assert_eq!(tb.find(ha, a.iter().copied()), Some(id_a));
+        assert_eq!(tb.find((ha, fa, true), a.iter().copied()), Some(id_a));
     }
 
     #[test]

@@ -779,6 +779,7 @@ impl Shared {
                 false
             }
         });
+        batch.index_series();
         let mut keep = vec![false; batch.len()];
         let mut st = self.state.write();
         if st.buffer_bytes > self.cfg.max_buffer_bytes {
@@ -817,7 +818,7 @@ impl Shared {
                 let checked = checked.and_then(|added| {
                     if !spans
                         && tb.active_series() >= lim.max_series_per_table
-                        && !tb.has_series(p.tags())
+                        && !tb.has_series(p)
                     {
                         return Err(Error::Limit(format!(
                             "table {:?} has reached its limit of {} active series; new series are refused, existing ones still accepted",

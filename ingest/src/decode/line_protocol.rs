@@ -400,6 +400,7 @@ fn parse_line(
 
     // Tag set.
     let mut pos = m_end;
+    let mut tags_escaped = false;
     while b.get(pos) == Some(&b',') {
         let k_start = pos + 1;
         let (k_end, k_escaped) = scan(b, k_start, Ctx::Key);
@@ -434,8 +435,10 @@ fn parse_line(
         let k = token(batch, k_start, k_end, k_escaped, Ctx::Key);
         let v = token(batch, v_start, v_end, v_escaped, Ctx::Key);
         batch.add_tag_spans(k, v);
+        tags_escaped |= k_escaped || v_escaped;
         pos = v_end;
     }
+    let tags_end = pos;
 
     // Field set.
     if b.get(pos) != Some(&b' ') {
@@ -484,7 +487,15 @@ fn parse_line(
         parse_timestamp(sub(line, ts_start, ts_end), precision)?
     };
 
-    // Key rules across the whole line.
+    // Key rules across the whole line. A sorted tag set without escapes, as it stands in the
+    // text, is the series' flat key (`k=v,k=v`): the buffer's lookup needs no copy of it.
+    let flat = match at.offset {
+        Some(off) if !tags_escaped && batch.tags_sorted_since(mark) => {
+            let first = if tags_end > m_end { m_end + 1 } else { m_end };
+            Some(batch.span(off + first, off + tags_end))
+        }
+        _ => None,
+    };
     if let Some(key) = batch.sort_tags_since(mark) {
         return Err(format!("duplicate tag key {}", quote(key)));
     }
@@ -503,6 +514,10 @@ fn parse_line(
 
     let table = token(batch, 0, m_end, m_escaped, Ctx::Measurement);
     batch.finish(mark, at.number, table, time_ns);
+    // Unescaped keys and values cannot hold `,` or `=`: the tags are plain.
+    if !tags_escaped {
+        batch.set_last_plain(flat);
+    }
     Ok(())
 }
 
