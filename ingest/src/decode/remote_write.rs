@@ -204,17 +204,21 @@ fn push_series(
     mark: Mark,
 ) -> Result<(), String> {
     let mut table = None;
+    let mut plain = true;
     for (position, label) in labels.iter().enumerate() {
         if label.name.is_empty() {
             return Err(format!("label {position} has an empty name"));
         }
-        if label.name.chars().any(char::is_control) {
+        let (name_control, name_separator) = scan(label.name);
+        let (value_control, value_separator) = scan(label.value);
+        plain &= !name_separator && !value_separator;
+        if name_control {
             return Err(format!(
                 "label name {} contains a control character",
                 quote(label.name)
             ));
         }
-        if label.value.chars().any(char::is_control) {
+        if value_control {
             return Err(format!(
                 "label {} value {} contains a control character",
                 quote(label.name),
@@ -265,6 +269,10 @@ fn push_series(
     let table = batch.push_str(table);
     let tag = batch.len();
     batch.finish(mark, tag, table, first.timestamp.saturating_mul(1_000_000));
+    if plain {
+        // No label holds `,` or `=`: the buffer can tell the series by its flat key alone.
+        batch.set_last_plain(None);
+    }
     for sample in samples {
         let tag = batch.len();
         batch.repeat_with(
@@ -274,6 +282,21 @@ fn push_series(
         );
     }
     Ok(())
+}
+
+/// Whether `s` holds a control character (C0, DEL or C1), and whether it holds `,` or `=`; one
+/// pass over the bytes, decoding only text with non-ASCII (where C1 controls may hide).
+fn scan(s: &str) -> (bool, bool) {
+    let (mut control, mut separator, mut ascii) = (false, false, true);
+    for c in s.bytes() {
+        control |= c < 0x20 || c == 0x7f;
+        separator |= c == b',' || c == b'=';
+        ascii &= c < 0x80;
+    }
+    (
+        control || (!ascii && s.chars().any(char::is_control)),
+        separator,
+    )
 }
 
 /// Debug-quotes (escaping control characters) a label name or value, truncated for messages.
@@ -428,6 +451,31 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn labels_holding_separators_stay_apart_from_the_series_they_spell() {
+        let body = encode(&[
+            (
+                labels(&[("__name__", "up"), ("a", "x,b=y")]),
+                vec![(1_000, 1.0)],
+            ),
+            (
+                labels(&[("__name__", "up"), ("a", "x"), ("b", "y")]),
+                vec![(1_000, 2.0)],
+            ),
+            (
+                labels(&[("__name__", "up"), ("a", "x"), ("b", "y")]),
+                vec![(2_000, 3.0), (3_000, 4.0)],
+            ),
+        ]);
+        let mut batch = decode_batch(&body, LIMIT).expect("decodes").batch;
+        batch.index_series();
+        let mut tb = crate::buffer::TableBuffer::default();
+        for p in batch.iter() {
+            tb.insert_ref(p);
+        }
+        assert_eq!(tb.active_series(), 2);
     }
 
     #[test]
