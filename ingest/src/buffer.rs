@@ -1,9 +1,10 @@
 //! The write buffer: recent data in memory, deduplicated, queryable at once.
 //!
-//! Per table, data is held by UTC hour partition, per series, per timestamp. A partition present
-//! here is the authority for its hour: if the hour was persisted before, its file was loaded in
-//! first, so queries take the hour from here and skip the file. Writing the same series and
-//! timestamp again replaces the fields it names (a retried request changes nothing).
+//! Per table, data is held by UTC hour partition, as an append-only log of rows per partition
+//! (see [`Partition`]). A partition present here is the authority for its hour: if the hour was
+//! persisted before, its file was loaded in first, so queries take the hour from here and skip
+//! the file. Writing the same series and timestamp again replaces the fields it names (a retried
+//! request changes nothing): the rows merge when the partition is read.
 
 use crate::batch::{Batch, PointRef};
 use crate::point::{FieldType, FieldValue, Point};
