@@ -165,6 +165,63 @@ fn series_cardinality_limit_refuses_new_series_only() {
 }
 
 #[test]
+fn a_point_shaped_like_the_one_before_still_has_its_values_and_types_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let mut c = cfg(dir.path());
+    c.limits.max_tag_value_len = 8;
+    c.limits.max_series_per_table = 3;
+    let db = open_with(c, &clock);
+    let variants = |out: &WriteOutcome| -> Vec<(usize, String)> {
+        out.rejected
+            .iter()
+            .map(|(i, e)| {
+                let name = format!("{e:?}");
+                (
+                    *i,
+                    name.chars()
+                        .take_while(char::is_ascii_alphanumeric)
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let mut as_string = pt("b", 0.0, T0);
+    as_string.fields[0].1 = FieldValue::Str("x".into());
+    let mut bad_table = pt("a", 0.0, T0);
+    bad_table.table = "\u{7}".into();
+    let out = write(
+        &db,
+        vec![
+            pt("a", 1.0, T0),
+            pt("far-too-long", 1.0, T0),
+            as_string,
+            bad_table,
+            pt("c", 2.0, T0),
+            pt("d", 2.0, T0),
+        ],
+    );
+    assert_eq!(
+        variants(&out),
+        [
+            (1, "Limit".into()),
+            (2, "TypeConflict".into()),
+            (3, "InvalidName".into())
+        ]
+    );
+    assert_eq!(out.accepted, 3);
+    // A point refused by the series limit is followed by one of the same shape: that one is
+    // checked in full, and accepted.
+    let out = write(&db, vec![pt("e", 2.0, T0), pt("a", 3.0, T0 + 1)]);
+    assert_eq!(variants(&out), [(0, "Limit".into())]);
+    let hosts: Vec<String> = rows(&db, "cpu")
+        .into_iter()
+        .map(|p| p.tags[0].1.clone())
+        .collect();
+    assert_eq!(hosts, ["a", "a", "c", "d"]);
+}
+
+#[test]
 fn retention_drops_old_hours_from_memory_and_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(MockClock::new(T0));
