@@ -772,35 +772,12 @@ impl Shared {
         // The checks that need no state run before the lock, which the WAL thread's apply
         // also takes.
         let mut rejected = Vec::new();
-        // Most points of a request have the table, tag keys and field names and types of the
-        // point before: their names were checked on it, so only their values are, and below
-        // they need no schema check.
-        let mut passed = Vec::with_capacity(batch.len());
-        let mut like_prev = Vec::with_capacity(batch.len());
-        let mut prev: Option<PointRef<'_>> = None;
-        for p in batch.iter() {
-            let same = prev.is_some_and(|q| q.table() == p.table() && same_columns(q, p));
-            let checked = if same {
-                check_values(p, lim)
-            } else {
-                check_point(p, lim)
-            };
-            match checked {
-                Ok(()) => {
-                    passed.push(true);
-                    like_prev.push(same);
-                    prev = Some(p);
-                }
-                Err(e) => {
-                    passed.push(false);
-                    rejected.push((p.tag(), e));
-                }
+        batch.retain(|p| match check_point(p, lim) {
+            Ok(()) => true,
+            Err(e) => {
+                rejected.push((p.tag(), e));
+                false
             }
-        }
-        let mut i = 0;
-        batch.retain(|_| {
-            i += 1;
-            passed.get(i - 1).copied().unwrap_or(false)
         });
         batch.index_series();
         let mut keep = vec![false; batch.len()];
@@ -819,22 +796,20 @@ impl Shared {
             let tb = entry_of(&mut st.tables, table);
             // Every span is its own series (span_id is a tag); memory bounds spans instead.
             let spans = table == crate::decode::otlp::SPANS_TABLE;
-            // A point with the same columns as the point before it in this table (`like_prev`),
-            // which was accepted, needs no schema check: the schema only grows, so what passed
-            // still passes.
-            let mut prev_accepted = false;
-            let mut hour_ready = None;
+            // Points of one request mostly share their columns: a point with the same tag keys
+            // and field names and types as the last accepted one needs no schema check (the
+            // schema only grows, so what passed still passes).
+            let mut last_ok: Option<PointRef<'_>> = None;
             for i in group {
                 let Some(p) = batch.get(i) else { continue };
                 let hour = hour_of(p.time_ns());
-                if hour_ready != Some(hour) && !tb.partitions.contains_key(&hour) {
+                if !tb.partitions.contains_key(&hour) {
                     // A late write to a persisted hour: load the hour now, so that a failure
                     // fails this request (nothing written) instead of leaving a hole after a
-                    // snapshot. (Under the lock, an hour found absent stays so.)
+                    // snapshot.
                     st.buffer_bytes += self.load_persisted_hour(tb, table, hour)?;
                 }
-                hour_ready = Some(hour);
-                let known = prev_accepted && like_prev.get(i).copied().unwrap_or(false);
+                let known = last_ok.is_some_and(|q| same_columns(q, p));
                 let checked = if known {
                     Ok(false)
                 } else {
@@ -853,10 +828,12 @@ impl Shared {
                     }
                     Ok(added)
                 });
-                prev_accepted = checked.is_ok();
                 match checked {
                     Ok(added) => {
                         changed |= added;
+                        if !known {
+                            last_ok = Some(p);
+                        }
                         keep[i] = true;
                     }
                     Err(e) => rejected.push((p.tag(), e)),
@@ -1138,42 +1115,8 @@ fn check_reserved(column: &str) -> Result<()> {
     })
 }
 
-/// Every stateless check of a point: names, then values (see [`check_values`]), in the order
-/// the point reads.
 fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
     check_name(p.table(), "table", lim)?;
-    check_time(p)?;
-    check_tag_count(p, lim)?;
-    for (k, v) in p.tags() {
-        check_name(k, "tag", lim)?;
-        check_reserved(k)?;
-        check_tag_value(k, v, lim)?;
-    }
-    check_has_fields(p)?;
-    for (k, v) in p.fields() {
-        check_name(k, "field", lim)?;
-        check_reserved(k)?;
-        check_field_value(k, v, lim)?;
-    }
-    Ok(())
-}
-
-/// The checks of [`check_point`] that look at values, for a point whose names are those of a
-/// point that passed.
-fn check_values(p: PointRef<'_>, lim: &Limits) -> Result<()> {
-    check_time(p)?;
-    check_tag_count(p, lim)?;
-    for (k, v) in p.tags() {
-        check_tag_value(k, v, lim)?;
-    }
-    check_has_fields(p)?;
-    for (k, v) in p.fields() {
-        check_field_value(k, v, lim)?;
-    }
-    Ok(())
-}
-
-fn check_time(p: PointRef<'_>) -> Result<()> {
     let time_ns = p.time_ns();
     if !(i64::MIN + HOUR_NS..=i64::MAX - HOUR_NS).contains(&time_ns) {
         return Err(Error::InvalidName {
@@ -1181,10 +1124,6 @@ fn check_time(p: PointRef<'_>) -> Result<()> {
             reason: "timestamp is outside the storable range (about 1677-09-21 to 2262-04-11)",
         });
     }
-    Ok(())
-}
-
-fn check_tag_count(p: PointRef<'_>, lim: &Limits) -> Result<()> {
     let tags = p.tags();
     if tags.len() > lim.max_tags {
         return Err(Error::Limit(format!(
@@ -1193,39 +1132,35 @@ fn check_tag_count(p: PointRef<'_>, lim: &Limits) -> Result<()> {
             lim.max_tags
         )));
     }
-    Ok(())
-}
-
-fn check_tag_value(k: &str, v: &str, lim: &Limits) -> Result<()> {
-    if v.len() > lim.max_tag_value_len {
-        return Err(Error::Limit(format!(
-            "value of tag {k:?} is {} bytes, more than the limit of {}",
-            v.len(),
-            lim.max_tag_value_len
-        )));
+    for (k, v) in tags {
+        check_name(k, "tag", lim)?;
+        check_reserved(k)?;
+        if v.len() > lim.max_tag_value_len {
+            return Err(Error::Limit(format!(
+                "value of tag {k:?} is {} bytes, more than the limit of {}",
+                v.len(),
+                lim.max_tag_value_len
+            )));
+        }
     }
-    Ok(())
-}
-
-fn check_has_fields(p: PointRef<'_>) -> Result<()> {
     if p.fields().len() == 0 {
         return Err(Error::InvalidName {
             name: p.table().to_string(),
             reason: "point has no fields",
         });
     }
-    Ok(())
-}
-
-fn check_field_value(k: &str, v: ValueRef<'_>, lim: &Limits) -> Result<()> {
-    if let ValueRef::Str(s) = v
-        && s.len() > lim.max_string_len
-    {
-        return Err(Error::Limit(format!(
-            "string field {k:?} is {} bytes, more than the limit of {}",
-            s.len(),
-            lim.max_string_len
-        )));
+    for (k, v) in p.fields() {
+        check_name(k, "field", lim)?;
+        check_reserved(k)?;
+        if let ValueRef::Str(s) = v
+            && s.len() > lim.max_string_len
+        {
+            return Err(Error::Limit(format!(
+                "string field {k:?} is {} bytes, more than the limit of {}",
+                s.len(),
+                lim.max_string_len
+            )));
+        }
     }
     Ok(())
 }
