@@ -39,6 +39,9 @@ type Row = smallvec::SmallVec<[(Arc<str>, FieldValue); 1]>;
 /// the buffer.
 type SeriesId = u32;
 
+/// A series' latest-row position before it has a row.
+const NO_ROW: usize = usize::MAX;
+
 /// Rows per chunk of a partition's log.
 const LOG_CHUNK: usize = 4096;
 
@@ -56,15 +59,18 @@ struct LogRow {
 /// One hour of one table: an append-only log of rows, sorted and merged when read.
 ///
 /// Appending costs no search and no allocation per row, which is what the apply thread does
-/// for every sample. A series and time written again (a retried request, a correction) is
-/// appended too; reading merges the rows of one series and time in arrival order, later
-/// fields replacing earlier ones, so the hour reads as if it had been updated in place.
+/// for every sample. A series' latest time written again (a retried request, a value re-sent)
+/// is merged into its row in place; an earlier time written again (a correction, a late
+/// retry) is appended, and reading merges the rows of one series and time in arrival order,
+/// later fields replacing earlier ones. Either way the hour reads as if it had been updated in
+/// place.
 #[derive(Debug, Default)]
 pub struct Partition {
     /// Each series' index in `series`, by its table-wide id.
     local: HashMap<SeriesId, u32>,
-    /// Per index: the series' key and the latest time written to it.
-    series: Vec<(SeriesKey, i64)>,
+    /// Per index: the series' key, the latest time written to it, and where in the log the
+    /// row of that time is.
+    series: Vec<(SeriesKey, i64, usize)>,
     /// Rows in arrival order, in chunks of at most [`LOG_CHUNK`] (a big hour grows without
     /// copying what it holds; a small one stays small).
     log: Vec<Vec<LogRow>>,
@@ -91,21 +97,32 @@ impl Partition {
             return (l, false);
         }
         let l = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
-        self.series.push((key.clone(), i64::MIN));
+        self.series.push((key.clone(), i64::MIN, NO_ROW));
         self.local.insert(id, l);
         (l, true)
     }
 
     /// Appends a row of the series with index `local`.
     fn push(&mut self, local: u32, time: i64, fields: Row) {
-        let added: usize = fields.iter().map(|(_, v)| value_bytes(v) + 16).sum();
-        if let Some((_, latest)) = self.series.get_mut(local as usize) {
-            if time <= *latest {
+        self.dirty = true;
+        *self.cache.get_mut() = None;
+        let at = self.rows;
+        if let Some((_, latest, latest_at)) = self.series.get_mut(local as usize) {
+            if time == *latest && *latest_at != NO_ROW {
+                // The series' latest row again (a retried request, a value re-sent): merged in
+                // place, so rewrites do not pile up in an hour that stays in memory.
+                let latest_at = *latest_at;
+                self.merge_into(latest_at, fields);
+                return;
+            }
+            if time < *latest {
                 self.unordered = true;
             } else {
                 *latest = time;
+                *latest_at = at;
             }
         }
+        let added: usize = fields.iter().map(|(_, v)| value_bytes(v) + 16).sum();
         let row = LogRow {
             series: local,
             time,
@@ -121,8 +138,30 @@ impl Partition {
         }
         self.rows += 1;
         self.bytes += added + 32;
-        self.dirty = true;
-        *self.cache.get_mut() = None;
+    }
+
+    /// Writes `fields` over those of the log's row `at` (the fields it names; others stay).
+    fn merge_into(&mut self, at: usize, fields: Row) {
+        let Some(row) = self
+            .log
+            .get_mut(at / LOG_CHUNK)
+            .and_then(|chunk| chunk.get_mut(at % LOG_CHUNK))
+        else {
+            return;
+        };
+        for (name, v) in fields {
+            match row.fields.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => {
+                    self.bytes =
+                        (self.bytes + value_bytes(&v)).saturating_sub(value_bytes(&slot.1));
+                    slot.1 = v;
+                }
+                None => {
+                    self.bytes += value_bytes(&v) + 16;
+                    row.fields.push((name, v));
+                }
+            }
+        }
     }
 
     /// Rows held of series `id`.
@@ -176,7 +215,7 @@ fn build_batch(schema: &TableSchema, part: &Partition) -> arrow::error::Result<R
         .series
         .iter()
         .enumerate()
-        .map(|(i, (k, _))| {
+        .map(|(i, (k, _, _))| {
             let vals = tag_names
                 .iter()
                 .map(|t| k.iter().find(|(n, _)| &**n == *t).map(|(_, v)| &**v))
@@ -896,6 +935,35 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_retried_write_merges_into_the_latest_rows_instead_of_piling_up() {
+        let mut tb = TableBuffer::default();
+        let hosts = ["a", "b", "c"];
+        for round in 0..10 {
+            for (i, h) in hosts.iter().enumerate() {
+                for t in [10, 20] {
+                    tb.insert(p(&[("host", h)], f64::from(round * 10 + i as i32), t));
+                }
+            }
+        }
+        let part = tb.partitions.values().next().expect("partition");
+        // Each series' latest time (20) is merged in place; the earlier time (10) arrives
+        // behind it and is held until the hour is read.
+        assert_eq!(part.rows, 3 * 2 + 3 * 9);
+        let schema = TableSchema {
+            tags: ["host".to_string()].into(),
+            fields: [("usage".to_string(), FieldType::F64)].into(),
+        };
+        let back =
+            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let want: Vec<Point> = hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, h)| [10, 20].map(|t| p(&[("host", h)], f64::from(90 + i as i32), t)))
+            .collect();
+        assert_eq!(back, want);
     }
 
     #[test]
