@@ -95,7 +95,22 @@ pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> P
         errors: Vec::new(),
     };
     let mut next_line = 0usize;
-    for (index, raw) in body.split(|&c| c == b'\n').enumerate() {
+    // Lines found with memchr (vectorised) rather than a byte-by-byte split.
+    let mut rest = Some(body);
+    let lines = std::iter::from_fn(move || {
+        let b = rest?;
+        match memchr::memchr(b'\n', b) {
+            Some(i) => {
+                rest = b.get(i + 1..);
+                b.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(b)
+            }
+        }
+    });
+    for (index, raw) in lines.enumerate() {
         let line = index + 1;
         let line_start = next_line;
         next_line += raw.len() + 1;
@@ -224,21 +239,25 @@ fn skip_blanks(b: &[u8], mut i: usize) -> usize {
 fn scan(b: &[u8], start: usize, ctx: Ctx) -> (usize, bool) {
     let mut i = start;
     let mut escaped = false;
-    while let Some(&c) = b.get(i) {
-        if c == b'\\' {
-            if b.get(i + 1).is_some_and(|&n| ctx.escapable(n)) {
-                escaped = true;
-                i += 2;
-            } else {
-                i += 1;
-            }
-        } else if ctx.escapable(c) {
-            break;
+    loop {
+        // The next backslash or delimiter, found over the slice (no bounds check per byte).
+        let Some(at) = b
+            .get(i..)
+            .and_then(|rest| rest.iter().position(|&c| c == b'\\' || ctx.escapable(c)))
+        else {
+            return (b.len(), escaped);
+        };
+        i += at;
+        if b.get(i) != Some(&b'\\') {
+            return (i, escaped);
+        }
+        if b.get(i + 1).is_some_and(|&n| ctx.escapable(n)) {
+            escaped = true;
+            i += 2;
         } else {
             i += 1;
         }
     }
-    (i, escaped)
 }
 
 /// `line[start..end]`; the indices always sit on ASCII delimiters, so the fallback (which only
