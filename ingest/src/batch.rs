@@ -356,12 +356,7 @@ impl Batch {
 
     /// Copies a string into the text.
     pub(crate) fn push_str(&mut self, s: &str) -> Span {
-        let start = self.text.len();
-        self.text.push_str(s);
-        Span {
-            start,
-            end: self.text.len(),
-        }
+        self.push_with(|text| text.push_str(s))
     }
 
     /// Writes a string into the text with `write` (e.g. unescaping as it goes).

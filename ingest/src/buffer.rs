@@ -74,9 +74,10 @@ pub struct Partition {
     /// Rows in arrival order, in chunks of at most [`LOG_CHUNK`] (a big hour grows without
     /// copying what it holds; a small one stays small).
     log: Vec<Vec<LogRow>>,
-    /// Some row arrived at or before its series' latest time (a rewrite, or out of order).
+    /// Some row arrived before its series' latest time (a correction, or out of order).
     unordered: bool,
-    /// Rows held (a rewritten series and time counts each time until the hour is rebuilt).
+    /// Rows in the log (a series and earlier time written again counts again; its latest time
+    /// written again merges in place).
     pub rows: usize,
     /// Approximate bytes held.
     pub bytes: usize,
@@ -240,12 +241,7 @@ fn build_batch(schema: &TableSchema, part: &Partition) -> arrow::error::Result<R
         order.sort_by_key(|row| rank_of(row));
     }
     let same = |a: &LogRow, b: &LogRow| a.series == b.series && a.time == b.time;
-    let n = order.len()
-        - order
-            .windows(2)
-            .filter(|w| same(w[0], w[1]))
-            .count()
-            .min(order.len());
+    let n = order.len() - order.windows(2).filter(|w| same(w[0], w[1])).count();
     let mut tag_builders: Vec<StringDictionaryBuilder<Int32Type>> = tag_names
         .iter()
         .map(|_| StringDictionaryBuilder::with_capacity(n, 64, 1024))
@@ -393,19 +389,12 @@ pub(crate) type SeriesRef<'a> = (u64, &'a str, bool);
 /// so two plain tag lists are equal when their flat keys are; other tags are hashed by the
 /// flat key too but compared string by string.
 pub(crate) fn flat_key<'a>(
-    tags: impl Iterator<Item = (&'a str, &'a str)>,
+    tags: impl Iterator<Item = (&'a str, &'a str)> + Clone,
     out: &mut String,
 ) -> bool {
-    let mut plain = true;
-    for (i, (k, v)) in tags.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-        plain &= !k.bytes().chain(v.bytes()).any(|b| b == b',' || b == b'=');
-    }
+    let separator = |s: &str| s.bytes().any(|b| b == b',' || b == b'=');
+    let plain = tags.clone().all(|(k, v)| !separator(k) && !separator(v));
+    flat_key_of_plain(tags, out);
     plain
 }
 
@@ -739,6 +728,19 @@ mod tests {
         }
     }
 
+    /// The `cpu` table's columns in these tests: tag `host`, float field `usage`.
+    fn cpu_schema() -> TableSchema {
+        TableSchema {
+            tags: ["host".to_string()].into(),
+            fields: [("usage".to_string(), FieldType::F64)].into(),
+        }
+    }
+
+    /// A partition's rows as the batch built from it reads back.
+    fn read_back(part: &Partition, schema: &TableSchema) -> Vec<Point> {
+        batch_to_points("cpu", &part.to_batch(schema, 0).expect("batch")).expect("points")
+    }
+
     fn has(tb: &TableBuffer, tags: &[(&str, &str)]) -> bool {
         let b = Batch::from_points(vec![(0, p(tags, 0.0, 0))]);
         b.get(0).is_some_and(|q| tb.has_series(q))
@@ -861,10 +863,7 @@ mod tests {
         tb.insert(p(&[("host", "a")], 3.0, 10));
         tb.insert(p(&[("host", "a")], 3.0, 10));
         tb.insert(p(&[], 4.0, 5));
-        let schema = TableSchema {
-            tags: ["host".to_string()].into(),
-            fields: [("usage".to_string(), FieldType::F64)].into(),
-        };
+        let schema = cpu_schema();
         let part = tb.partitions.values().next().expect("partition");
         assert_eq!(part.rows, 5, "a rewrite is held until the hour is rebuilt");
         let batch = part.to_batch(&schema, 0).expect("batch");
@@ -887,8 +886,7 @@ mod tests {
             "{text}"
         );
         assert!(rows[3].contains("| b "), "{text}");
-        let back =
-            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let back = read_back(part, &schema);
         assert_eq!(back.len(), 4);
         assert_eq!(back[1], p(&[("host", "a")], 3.0, 10));
     }
@@ -922,8 +920,7 @@ mod tests {
             .into(),
         };
         let part = tb.partitions.values().next().expect("partition");
-        let back =
-            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let back = read_back(part, &schema);
         assert_eq!(
             back,
             vec![
@@ -952,12 +949,7 @@ mod tests {
         // Each series' latest time (20) is merged in place; the earlier time (10) arrives
         // behind it and is held until the hour is read.
         assert_eq!(part.rows, 3 * 2 + 3 * 9);
-        let schema = TableSchema {
-            tags: ["host".to_string()].into(),
-            fields: [("usage".to_string(), FieldType::F64)].into(),
-        };
-        let back =
-            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let back = read_back(part, &cpu_schema());
         let want: Vec<Point> = hosts
             .iter()
             .enumerate()
@@ -980,12 +972,7 @@ mod tests {
         let part = tb.partitions.get(&0).expect("partition");
         assert_eq!((part.series_count(), part.rows), (1, 2));
         assert_eq!(tb.active_series(), 1);
-        let schema = TableSchema {
-            tags: ["host".to_string()].into(),
-            fields: [("usage".to_string(), FieldType::F64)].into(),
-        };
-        let back =
-            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let back = read_back(part, &cpu_schema());
         assert_eq!(
             back,
             vec![p(&[("host", "b")], 2.0, 30), p(&[("host", "b")], 3.0, 40)]
@@ -1000,13 +987,9 @@ mod tests {
             let host = ["c", "a", "b"][(t % 3) as usize];
             tb.insert(p(&[("host", host)], t as f64, t));
         }
-        let schema = TableSchema {
-            tags: ["host".to_string()].into(),
-            fields: [("usage".to_string(), FieldType::F64)].into(),
-        };
+        let schema = cpu_schema();
         let part = tb.partitions.values().next().expect("partition");
-        let back =
-            batch_to_points("cpu", &part.to_batch(&schema, 0).expect("batch")).expect("points");
+        let back = read_back(part, &schema);
         assert_eq!(back.len() as i64, n);
         let mut want: Vec<Point> = (0..n)
             .map(|t| p(&[("host", ["c", "a", "b"][(t % 3) as usize])], t as f64, t))

@@ -12,10 +12,22 @@
 /// prost's default recursion limit for nested messages and groups.
 const RECURSION_LIMIT: u32 = 100;
 
-/// Why the bytes are not a `WriteRequest`.
+/// Why the bytes are not a `WriteRequest`, with where: e.g. `time series 3: label 1:
+/// invalid string value: data is not UTF-8 encoded`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid protobuf: {0}")]
-pub struct WireError(pub &'static str);
+#[error("{0}")]
+pub struct WireError(String);
+
+impl WireError {
+    fn new(reason: &str) -> Self {
+        Self(reason.to_owned())
+    }
+
+    /// The same error, said to be inside `what`.
+    fn within(self, what: std::fmt::Arguments<'_>) -> Self {
+        Self(format!("{what}: {}", self.0))
+    }
+}
 
 type Result<T> = std::result::Result<T, WireError>;
 
@@ -57,23 +69,23 @@ impl<'a> Reader<'a> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some((&b, rest)) = self.buf.split_first() else {
-                return Err(WireError("buffer underflow"));
+                return Err(WireError::new("buffer underflow"));
             };
             self.buf = rest;
             if i == 9 && b > 1 {
-                return Err(WireError("invalid varint"));
+                return Err(WireError::new("invalid varint"));
             }
             value |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
                 return Ok(value);
             }
         }
-        Err(WireError("invalid varint"))
+        Err(WireError::new("invalid varint"))
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() < n {
-            return Err(WireError("buffer underflow"));
+            return Err(WireError::new("buffer underflow"));
         }
         let (a, b) = self.buf.split_at(n);
         self.buf = b;
@@ -83,20 +95,20 @@ impl<'a> Reader<'a> {
     /// A field key: (field number, wire type).
     fn key(&mut self) -> Result<(u32, u8)> {
         let key = self.varint()?;
-        let key = u32::try_from(key).map_err(|_| WireError("invalid key value"))?;
+        let key = u32::try_from(key).map_err(|_| WireError::new("invalid key value"))?;
         let wire = (key & 7) as u8;
         if wire > FIXED32 {
-            return Err(WireError("invalid wire type value"));
+            return Err(WireError::new("invalid wire type value"));
         }
         if key >> 3 == 0 {
-            return Err(WireError("invalid tag value: 0"));
+            return Err(WireError::new("invalid tag value: 0"));
         }
         Ok((key >> 3, wire))
     }
 
     fn len_delimited(&mut self) -> Result<&'a [u8]> {
         let n = self.varint()?;
-        let n = usize::try_from(n).map_err(|_| WireError("buffer underflow"))?;
+        let n = usize::try_from(n).map_err(|_| WireError::new("buffer underflow"))?;
         self.take(n)
     }
 
@@ -128,13 +140,13 @@ impl<'a> Reader<'a> {
                 let (f, w) = self.key()?;
                 if w == END_GROUP {
                     if f != field {
-                        return Err(WireError("unexpected end group tag"));
+                        return Err(WireError::new("unexpected end group tag"));
                     }
                     break;
                 }
                 self.skip(f, w, inner)?;
             },
-            _ => return Err(WireError("unexpected end group tag")),
+            _ => return Err(WireError::new("unexpected end group tag")),
         }
         Ok(())
     }
@@ -144,7 +156,7 @@ impl<'a> Reader<'a> {
         if wire == want {
             Ok(())
         } else {
-            Err(WireError("invalid wire type"))
+            Err(WireError::new("invalid wire type"))
         }
     }
 }
@@ -153,7 +165,7 @@ impl<'a> Reader<'a> {
 fn nested(limit: u32) -> Result<u32> {
     limit
         .checked_sub(1)
-        .ok_or(WireError("recursion limit reached"))
+        .ok_or_else(|| WireError::new("recursion limit reached"))
 }
 
 /// Checks every field of a message whose fields have recursion budget `limit`, calling
@@ -185,7 +197,7 @@ fn message<'a>(r: &mut Reader<'a>, wire: u8, limit: u32) -> Result<(&'a [u8], u3
 fn string<'a>(r: &mut Reader<'a>, wire: u8) -> Result<&'a str> {
     r.expect(wire, LEN)?;
     std::str::from_utf8(r.len_delimited()?)
-        .map_err(|_| WireError("invalid string value: data is not UTF-8 encoded"))
+        .map_err(|_| WireError::new("invalid string value: data is not UTF-8 encoded"))
 }
 
 fn label(buf: &[u8], limit: u32) -> Result<Label<'_>> {
@@ -283,28 +295,45 @@ pub fn for_each_series<'a>(
     fields(buf, top, |r, field, wire| {
         match field {
             1 => {
-                let (ts, limit) = message(r, wire, top)?;
+                let (ts, limit) = message(r, wire, top)
+                    .map_err(|e| e.within(format_args!("time series {count}")))?;
                 labels.clear();
                 samples.clear();
+                let (mut exemplars, mut histograms) = (0usize, 0usize);
                 fields(ts, limit, |r, field, wire| {
                     let (m, l) = match field {
                         1..=4 => message(r, wire, limit)?,
                         _ => return Ok(false),
                     };
                     match field {
-                        1 => labels.push(label(m, l)?),
-                        2 => samples.push(sample(m, l)?),
-                        3 => exemplar(m, l)?,
-                        _ => histogram(m, l)?,
+                        1 => labels.push(
+                            label(m, l)
+                                .map_err(|e| e.within(format_args!("label {}", labels.len())))?,
+                        ),
+                        2 => samples.push(
+                            sample(m, l)
+                                .map_err(|e| e.within(format_args!("sample {}", samples.len())))?,
+                        ),
+                        3 => {
+                            exemplar(m, l)
+                                .map_err(|e| e.within(format_args!("exemplar {exemplars}")))?;
+                            exemplars += 1;
+                        }
+                        _ => {
+                            histogram(m, l)
+                                .map_err(|e| e.within(format_args!("histogram {histograms}")))?;
+                            histograms += 1;
+                        }
                     }
                     Ok(true)
-                })?;
+                })
+                .map_err(|e| e.within(format_args!("time series {count}")))?;
                 series(&labels, &samples);
                 count += 1;
             }
             3 => {
                 let (m, l) = message(r, wire, top)?;
-                metadata(m, l)?;
+                metadata(m, l).map_err(|e| e.within(format_args!("metadata")))?;
             }
             _ => return Ok(false),
         }
@@ -505,6 +534,32 @@ mod tests {
             (4..9).contains(&accepted),
             "the limit lies inside the range tried"
         );
+    }
+
+    #[test]
+    fn an_error_says_where_in_the_request_it_is() {
+        // A length-delimited field (short bodies only).
+        fn msg(field: u8, body: &[u8]) -> Vec<u8> {
+            let mut out = vec![(field << 3) | LEN, u8::try_from(body.len()).expect("short")];
+            out.extend_from_slice(body);
+            out
+        }
+        let label = |name: &[u8], value: &[u8]| msg(1, &[msg(1, name), msg(2, value)].concat());
+        // Series 0 is fine; series 1's second label has a name that is not UTF-8, and a sample.
+        let sample = msg(2, &[9 << 3, 1]);
+        let series0 = msg(1, &[label(b"a", b"b"), label(b"c", b"d")].concat());
+        let series1 = msg(
+            1,
+            &[label(b"a", b"b"), label(&[0xff], b"d"), sample].concat(),
+        );
+        let buf = [series0, series1].concat();
+        let err = for_each_series(&buf, |_, _| {}).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "time series 1: label 1: invalid string value: data is not UTF-8 encoded"
+        );
+        let cut = for_each_series(&buf[..buf.len() - 1], |_, _| {}).expect_err("refused");
+        assert_eq!(cut.to_string(), "time series 1: buffer underflow");
     }
 
     #[test]
