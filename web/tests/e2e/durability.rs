@@ -1,6 +1,6 @@
 //! D4 (mid-WAL corruption), D5 (crash at each persistence step), graceful shutdown.
 
-use super::harness::{client, sql, start, start_with_config, try_start, write_lp};
+use super::harness::{client, server_metric, sql, start, start_with_config, try_start, write_lp};
 
 /// Points of two small tables, `d` and `e`, in one (long past) hour: they share files.
 fn lines(from: usize, to: usize) -> String {
@@ -169,17 +169,7 @@ fn a_buffer_over_half_full_is_snapshotted_without_waiting_for_the_interval() {
         &["--snapshot-interval", "3600s"],
     );
     let data = dir.path().join("data");
-    let buffer_bytes = || -> f64 {
-        let text = client()
-            .get(s.url("/metrics"))
-            .send()
-            .and_then(|r| r.text())
-            .expect("metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix("crest_buffer_bytes "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("crest_buffer_bytes")
-    };
+    let buffer_bytes = || server_metric(&s, "crest_buffer_bytes");
     let mut written = 0;
     while buffer_bytes() <= 128.0 * 1024.0 {
         let (status, body) = write_lp(&s, None, &lines(written, written + 500));
@@ -232,25 +222,15 @@ fn a_full_buffer_of_hot_data_is_not_snapshotted_every_second() {
         .as_nanos();
     let (status, body) = write_lp(&s, None, &format!("hot,host=a v=1 {now}\n"));
     assert_eq!(status, 204, "{body}");
-    let snapshots = || -> u64 {
-        let text = client()
-            .get(s.url("/metrics"))
-            .send()
-            .and_then(|r| r.text())
-            .expect("metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix("crest_snapshots_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("crest_snapshots_total")
-    };
+    let snapshots = || server_metric(&s, "crest_snapshots_total");
     // The first early snapshot comes within a second or two; then none for the hour.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while snapshots() == 0 {
+    while snapshots() == 0.0 {
         assert!(std::time::Instant::now() < deadline, "no early snapshot");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_secs(5));
-    assert_eq!(snapshots(), 1, "one early snapshot, not one a second");
+    assert_eq!(snapshots(), 1.0, "one early snapshot, not one a second");
     let (status, _) = write_lp(&s, None, &format!("hot,host=a v=2 {now}\n"));
     assert_eq!(status, 503, "the hot hour still fills the buffer");
 }

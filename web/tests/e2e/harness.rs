@@ -168,6 +168,19 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
+/// The value of the unlabelled metric `name` in the server's own `/metrics`; fails the test,
+/// showing the page, if it is not there.
+pub fn server_metric(s: &Server, name: &str) -> f64 {
+    let text = client()
+        .get(s.url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
+}
+
 /// Writes line protocol; returns the status and body.
 pub fn write_lp(s: &Server, token: Option<&str>, body: &str) -> (u16, String) {
     let mut req = client()

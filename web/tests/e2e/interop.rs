@@ -1,7 +1,7 @@
 //! Interop with real peers installed from Debian. `.ci/run` installs them and sets
 //! `CREST_INTEROP=1`; then a missing peer fails the test instead of skipping it.
 
-use super::harness::{client, sql, start};
+use super::harness::{client, server_metric, sql, start};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -117,16 +117,7 @@ fn prometheus_remote_write_lands_whole() {
         !log.contains("non-recoverable error"),
         "Prometheus saw a non-recoverable error:\n{log}"
     );
-    let crest = client()
-        .get(s.url("/metrics"))
-        .send()
-        .and_then(|r| r.text())
-        .expect("crest metrics");
-    assert_eq!(
-        metric(&crest, "crest_points_rejected_total"),
-        0.0,
-        "{crest}"
-    );
+    assert_eq!(server_metric(&s, "crest_points_rejected_total"), 0.0);
     // Labels arrive as tags, external labels included; the up series of both jobs is there.
     let rows = sql(
         &s,
