@@ -71,6 +71,20 @@ pub struct Batch {
     rows: Vec<Row>,
     tags: Vec<(Span, Span)>,
     fields: Vec<(Span, Val)>,
+    /// Every string in the text is free of control characters (the decoder checked them
+    /// already, line protocol for the whole body at once), so validation skips that check.
+    printable: bool,
+    /// The points' indices by table, set by [`Batch::set_groups`] and dropped by anything that
+    /// moves points.
+    groups: Vec<TableGroup>,
+}
+
+/// A table's points in a batch: the index of its first point (which names the table) and all
+/// of its points' indices, in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableGroup {
+    pub(crate) first: usize,
+    pub(crate) points: Vec<usize>,
 }
 
 /// Where a point under construction started, to finish it or take it back.
@@ -177,6 +191,11 @@ impl<'a> PointRef<'a> {
             .map(move |(k, v)| (b.str(*k), b.value(*v)))
     }
 
+    /// Whether the decoder found the whole request free of control characters.
+    pub(crate) fn printable(&self) -> bool {
+        self.batch.printable
+    }
+
     /// How the point names its series, if the batch was indexed.
     pub(crate) fn series_key(&self) -> Option<crate::buffer::SeriesRef<'a>> {
         let (hash, flat, plain) = self.row.series?;
@@ -208,6 +227,8 @@ impl Batch {
             rows: Vec::with_capacity(points),
             tags: Vec::with_capacity(points * 4),
             fields: Vec::with_capacity(points),
+            printable: false,
+            groups: Vec::new(),
         }
     }
 
@@ -278,6 +299,7 @@ impl Batch {
 
     /// Keeps the points `keep` says yes to, in order (their strings stay in the text).
     pub fn retain(&mut self, mut keep: impl FnMut(PointRef<'_>) -> bool) {
+        self.groups.clear();
         let mut rows = std::mem::take(&mut self.rows);
         rows.retain(|row| keep(PointRef { batch: self, row }));
         self.rows = rows;
@@ -333,6 +355,59 @@ impl Batch {
                 r.series = Some(series);
             }
         }
+    }
+
+    /// Says that no string in the text has a control character: the decoder checked the text
+    /// it came from (unescaping or joining such strings cannot make one), or every string it
+    /// added.
+    pub(crate) fn set_printable(&mut self) {
+        self.printable = true;
+    }
+
+    /// The points grouped by table, tables in order of first appearance, points in order within
+    /// a table: as [`Batch::set_groups`] left them, or worked out now.
+    pub(crate) fn groups(&self) -> std::borrow::Cow<'_, [TableGroup]> {
+        if self.groups.is_empty() && !self.rows.is_empty() {
+            std::borrow::Cow::Owned(self.group_by_table())
+        } else {
+            std::borrow::Cow::Borrowed(&self.groups)
+        }
+    }
+
+    /// Keeps `groups` (worked out by [`Batch::group_by_table`] for these very points) for
+    /// [`Batch::groups`].
+    pub(crate) fn set_groups(&mut self, groups: Vec<TableGroup>) {
+        self.groups = groups;
+    }
+
+    /// The points grouped by table (see [`Batch::groups`]). Consecutive points of one table
+    /// (the usual case) compare one string instead of hashing it.
+    pub(crate) fn group_by_table(&self) -> Vec<TableGroup> {
+        let mut index: crate::buffer::HashMap<&str, usize> = Default::default();
+        let mut groups: Vec<TableGroup> = Vec::new();
+        let mut last: Option<(Span, &str, usize)> = None;
+        for (i, row) in self.rows.iter().enumerate() {
+            let at = match last {
+                // Remote write's samples of one series share the table's span.
+                Some((span, _, at)) if span == row.table => at,
+                Some((_, t, at)) if t == self.str(row.table) => at,
+                _ => {
+                    let table = self.str(row.table);
+                    *index.entry(table).or_insert_with(|| {
+                        groups.push(TableGroup {
+                            first: i,
+                            points: Vec::new(),
+                        });
+                        groups.len() - 1
+                    })
+                }
+            };
+            last = Some((row.table, self.str(row.table), at));
+            if let Some(g) = groups.get_mut(at) {
+                g.points.push(i);
+            }
+        }
+        groups
     }
 
     /// Bytes of text held (for sizing the WAL record).
@@ -441,25 +516,29 @@ impl Batch {
             .map(|(k, _)| self.str(*k))
     }
 
-    /// Sorts the tags of the point under construction by key; returns a key that occurs twice.
-    pub(crate) fn sort_tags_since(&mut self, m: Mark) -> Option<&str> {
+    /// Sorts the tags of the point under construction by key. Returns whether they were in
+    /// order already (and distinct), and a key that occurs twice. Tags in strictly increasing
+    /// order, the usual case, take one comparison per pair.
+    pub(crate) fn sort_tags_since(&mut self, m: Mark) -> (bool, Option<&str>) {
         let text = &self.text;
         let s = |x: Span| text.get(x.start..x.end).unwrap_or_default();
         let tags = self.tags.get_mut(m.tags..).unwrap_or_default();
-        if tags.len() > 1 && !tags.is_sorted_by(|a, b| s(a.0) <= s(b.0)) {
-            tags.sort_unstable_by(|a, b| s(a.0).cmp(s(b.0)));
+        if tags.is_sorted_by(|a, b| s(a.0) < s(b.0)) {
+            return (true, None);
         }
-        let dup = tags.windows(2).find(|w| s(w[0].0) == s(w[1].0))?;
-        Some(s(dup[0].0))
+        tags.sort_unstable_by(|a, b| s(a.0).cmp(s(b.0)));
+        let dup = tags.windows(2).find(|w| s(w[0].0) == s(w[1].0));
+        (false, dup.map(|w| s(w[0].0)))
     }
 
-    /// Whether the tags of the point under construction are in key order already.
-    pub(crate) fn tags_sorted_since(&self, m: Mark) -> bool {
+    /// Whether the point under construction, its tags sorted, has a tag named `key`.
+    pub(crate) fn has_tag_since(&self, m: Mark, key: &str) -> bool {
         let s = |x: Span| self.text.get(x.start..x.end).unwrap_or_default();
         self.tags
             .get(m.tags..)
             .unwrap_or_default()
-            .is_sorted_by(|a, b| s(a.0) <= s(b.0))
+            .binary_search_by(|(k, _)| s(*k).cmp(key))
+            .is_ok()
     }
 
     /// Drops the tags of the point under construction whose value is empty.
@@ -604,7 +683,13 @@ mod tests {
         let m = b.mark();
         b.add_tag("z", "1");
         b.add_tag("a", "2");
-        assert_eq!(b.sort_tags_since(m), None);
+        assert_eq!(b.sort_tags_since(m), (false, None));
+        assert_eq!(
+            b.sort_tags_since(m),
+            (true, None),
+            "sorted by the first call"
+        );
+        assert!(b.has_tag_since(m, "a") && b.has_tag_since(m, "z") && !b.has_tag_since(m, "b"));
         b.add_field("v", ValueRef::Str("s"));
         let t = b.push_str("cpu");
         b.finish(m, 1, t, 5);
@@ -629,7 +714,12 @@ mod tests {
         b.add_tag("b", "1");
         b.add_tag("a", "2");
         b.add_tag("b", "3");
-        assert_eq!(b.sort_tags_since(m), Some("b"));
+        assert_eq!(b.sort_tags_since(m), (false, Some("b")));
+        // In order but not distinct: still found.
+        let m = b.mark();
+        b.add_tag("a", "1");
+        b.add_tag("a", "2");
+        assert_eq!(b.sort_tags_since(m), (false, Some("a")));
     }
 
     #[test]

@@ -780,41 +780,62 @@ impl Shared {
             }
         });
         batch.index_series();
+        // Work that needs no state also stays outside the lock, which the apply thread holds
+        // while it applies: the points grouped by table, each point's hour, and whether it
+        // has the same columns as the point before it in its table.
+        let groups = batch.group_by_table();
+        let mut same_as_prev = vec![false; batch.len()];
+        for g in &groups {
+            for pair in g.points.windows(2) {
+                if let (Some(a), Some(b)) = (batch.get(pair[0]), batch.get(pair[1]))
+                    && let Some(same) = same_as_prev.get_mut(pair[1])
+                {
+                    *same = same_columns(a, b);
+                }
+            }
+        }
         let mut keep = vec![false; batch.len()];
-        let mut st = self.state.write();
-        if st.buffer_bytes > self.cfg.max_buffer_bytes {
+        let mut guard = self.state.write();
+        if guard.buffer_bytes > self.cfg.max_buffer_bytes {
             return Err(Error::BufferFull {
-                used: st.buffer_bytes,
+                used: guard.buffer_bytes,
                 limit: self.cfg.max_buffer_bytes,
             });
         }
         let mut changed = false;
-        let st = &mut *st;
+        let st = &mut *guard;
         // One map lookup per table of the request instead of several per point.
-        for (table, group) in group_by_table(&batch) {
+        for g in &groups {
+            let Some(table) = batch.get(g.first).map(|p| p.table()) else {
+                continue;
+            };
             let schema = entry_of(&mut st.schemas, table);
             let tb = entry_of(&mut st.tables, table);
             // Every span is its own series (span_id is a tag); memory bounds spans instead.
             let spans = table == crate::decode::otlp::SPANS_TABLE;
             // Points of one request mostly share their columns: a point with the same tag keys
-            // and field names and types as the last accepted one needs no schema check (the
-            // schema only grows, so what passed still passes).
-            let mut last_ok: Option<PointRef<'_>> = None;
-            for i in group {
+            // and field names and types as the point before it, whose columns passed, needs no
+            // schema check (the schema only grows, so what passed still passes).
+            let mut prev_ok = false;
+            let mut hour_present = None;
+            for &i in &g.points {
                 let Some(p) = batch.get(i) else { continue };
                 let hour = hour_of(p.time_ns());
-                if !tb.partitions.contains_key(&hour) {
-                    // A late write to a persisted hour: load the hour now, so that a failure
-                    // fails this request (nothing written) instead of leaving a hole after a
-                    // snapshot.
-                    st.buffer_bytes += self.load_persisted_hour(tb, table, hour)?;
+                if hour_present != Some(hour) {
+                    if !tb.partitions.contains_key(&hour) {
+                        // A late write to a persisted hour: load the hour now, so that a
+                        // failure fails this request (nothing written) instead of leaving a
+                        // hole after a snapshot.
+                        st.buffer_bytes += self.load_persisted_hour(tb, table, hour)?;
+                    }
+                    hour_present = Some(hour);
                 }
-                let known = last_ok.is_some_and(|q| same_columns(q, p));
-                let checked = if known {
+                let checked = if prev_ok && same_as_prev.get(i).copied().unwrap_or(false) {
                     Ok(false)
                 } else {
                     check_schema(p, schema, lim)
                 };
+                prev_ok = checked.is_ok();
                 let checked = checked.and_then(|added| {
                     if !spans
                         && tb.active_series() >= lim.max_series_per_table
@@ -831,10 +852,9 @@ impl Shared {
                 match checked {
                     Ok(added) => {
                         changed |= added;
-                        if !known {
-                            last_ok = Some(p);
+                        if let Some(k) = keep.get_mut(i) {
+                            *k = true;
                         }
-                        keep[i] = true;
                     }
                     Err(e) => rejected.push((p.tag(), e)),
                 }
@@ -851,11 +871,16 @@ impl Shared {
             st.tables
                 .retain(|t, tb| schemas.contains_key(t) || !tb.partitions.is_empty());
         }
-        let mut i = 0;
-        batch.retain(|_| {
-            i += 1;
-            keep.get(i - 1).copied().unwrap_or(false)
-        });
+        drop(guard);
+        if rejected.is_empty() {
+            batch.set_groups(groups);
+        } else {
+            let mut i = 0;
+            batch.retain(|_| {
+                i += 1;
+                keep.get(i - 1).copied().unwrap_or(false)
+            });
+        }
         Ok((batch, rejected))
     }
 
@@ -903,13 +928,18 @@ impl Shared {
         let st = &mut *st;
         let mut added = 0usize;
         // Grouped by table (order within a table kept, so a later write of a series and
-        // timestamp still wins): one map lookup per table instead of two per point.
-        for (table, group) in group_by_table(batch) {
+        // timestamp still wins): one map lookup per table instead of two per point. The
+        // request's thread grouped the points already, outside this lock.
+        for g in batch.groups().iter() {
+            let Some(table) = batch.get(g.first).map(|p| p.table()) else {
+                continue;
+            };
             let tb = entry_of(&mut st.tables, table);
-            for i in group {
+            let mut hour_present = None;
+            for &i in &g.points {
                 let Some(p) = batch.get(i) else { continue };
                 let hour = hour_of(p.time_ns());
-                if !tb.partitions.contains_key(&hour) {
+                if hour_present != Some(hour) && !tb.partitions.contains_key(&hour) {
                     match self.load_persisted_hour(tb, table, hour) {
                         Ok(n) => added += n,
                         Err(e) => {
@@ -921,6 +951,7 @@ impl Shared {
                         }
                     }
                 }
+                hour_present = Some(hour);
                 added += tb.insert_ref(p);
             }
         }
@@ -1048,12 +1079,13 @@ impl Shared {
     }
 }
 
-fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
+/// `printable`: the decoder found the whole request free of control characters.
+fn check_name(name: &str, what: &str, lim: &Limits, printable: bool) -> Result<()> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.len() > lim.max_name_len {
         "longer than the name limit"
-    } else if crate::decode::line_protocol::has_control(name) {
+    } else if !printable && crate::decode::line_protocol::has_control(name) {
         "contains a control character"
     } else {
         return Ok(());
@@ -1062,34 +1094,6 @@ fn check_name(name: &str, what: &str, lim: &Limits) -> Result<()> {
         name: format!("{what} {name}"),
         reason,
     })
-}
-
-/// The batch's point indices by table, tables in order of first appearance, points in order
-/// within a table. Consecutive points of one table (the usual case) compare one string instead
-/// of hashing it.
-fn group_by_table(batch: &Batch) -> Vec<(&str, Vec<usize>)> {
-    let mut index: crate::buffer::HashMap<&str, usize> = Default::default();
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    let mut last: Option<(&str, usize)> = None;
-    for (i, p) in batch.iter().enumerate() {
-        let table = p.table();
-        let at = match last {
-            Some((t, at)) if t == table => at,
-            _ => match index.get(table) {
-                Some(&at) => at,
-                None => {
-                    index.insert(table, groups.len());
-                    groups.push((table, Vec::new()));
-                    groups.len() - 1
-                }
-            },
-        };
-        last = Some((table, at));
-        if let Some(g) = groups.get_mut(at) {
-            g.1.push(i);
-        }
-    }
-    groups
 }
 
 /// `map[name]`, inserted empty if absent, without allocating the name when it is present (once
@@ -1116,7 +1120,8 @@ fn check_reserved(column: &str) -> Result<()> {
 }
 
 fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
-    check_name(p.table(), "table", lim)?;
+    let printable = p.printable();
+    check_name(p.table(), "table", lim, printable)?;
     let time_ns = p.time_ns();
     if !(i64::MIN + HOUR_NS..=i64::MAX - HOUR_NS).contains(&time_ns) {
         return Err(Error::InvalidName {
@@ -1133,7 +1138,7 @@ fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
         )));
     }
     for (k, v) in tags {
-        check_name(k, "tag", lim)?;
+        check_name(k, "tag", lim, printable)?;
         check_reserved(k)?;
         if v.len() > lim.max_tag_value_len {
             return Err(Error::Limit(format!(
@@ -1150,7 +1155,7 @@ fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
         });
     }
     for (k, v) in p.fields() {
-        check_name(k, "field", lim)?;
+        check_name(k, "field", lim, printable)?;
         check_reserved(k)?;
         if let ValueRef::Str(s) = v
             && s.len() > lim.max_string_len

@@ -86,6 +86,7 @@ pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> P
     // A body that is UTF-8 throughout (checked once, which is fast) becomes the batch's text,
     // and names and values without escapes are referenced where they are instead of copied.
     let whole = std::str::from_utf8(body).ok();
+    let printable = is_printable_ascii(body);
     let points = body.len() / 100 + 1;
     let mut out = ParsedBatch {
         batch: match whole {
@@ -94,6 +95,9 @@ pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> P
         },
         errors: Vec::new(),
     };
+    if printable {
+        out.batch.set_printable();
+    }
     let mut next_line = 0usize;
     // Lines found with memchr (vectorised) rather than a byte-by-byte split.
     let mut rest = Some(body);
@@ -147,6 +151,7 @@ pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> P
             number: line,
             text,
             offset: in_text.map(|_| line_start + start),
+            printable,
         };
         if let Err(message) = parse_line(&mut out.batch, at, precision, default_time_ns) {
             out.batch.rollback(mark);
@@ -339,6 +344,18 @@ fn quote(text: &str) -> String {
     }
 }
 
+/// Whether `body` holds only printable ASCII and newlines: then no token of it can contain a
+/// control character, and the per-token check is skipped. Written as a branch-free fold over
+/// blocks so that it vectorises; anything else (tabs, carriage returns, non-ASCII) takes the
+/// per-token check.
+fn is_printable_ascii(body: &[u8]) -> bool {
+    body.chunks(256).all(|block| {
+        block.iter().fold(true, |ok, &c| {
+            ok & ((0x20..0x7f).contains(&c) | (c == b'\n'))
+        })
+    })
+}
+
 /// Whether `s` contains a control character (C0, DEL or C1).
 pub(crate) fn has_control(s: &str) -> bool {
     // One pass over the bytes; only text with non-ASCII (where C1 controls may hide) decodes.
@@ -354,8 +371,8 @@ pub(crate) fn has_control(s: &str) -> bool {
 
 /// Rules shared by measurements, tag keys and field keys, checked on the raw token (escapes
 /// never produce or hide a control character or a leading `_`).
-fn check_name(kind: &str, raw: &str) -> Result<(), String> {
-    if has_control(raw) {
+fn check_name(kind: &str, raw: &str, printable: bool) -> Result<(), String> {
+    if !printable && has_control(raw) {
         return Err(format!(
             "{kind} {} contains a control character",
             quote(raw)
@@ -371,8 +388,8 @@ fn check_name(kind: &str, raw: &str) -> Result<(), String> {
 }
 
 /// [`check_name`] plus the reserved key `time`.
-fn check_key(kind: &str, raw: &str) -> Result<(), String> {
-    check_name(kind, raw)?;
+fn check_key(kind: &str, raw: &str, printable: bool) -> Result<(), String> {
+    check_name(kind, raw, printable)?;
     if raw == "time" {
         return Err(format!("{kind} \"time\" is not allowed"));
     }
@@ -388,6 +405,8 @@ struct ParsedLine<'a> {
     text: &'a str,
     /// Its offset in the batch's text, when the batch was made over the body.
     offset: Option<usize>,
+    /// The whole body is printable ASCII: no token needs a control-character check.
+    printable: bool,
 }
 
 /// Parses one trimmed, non-empty, non-comment line into `batch` as a point tagged `line_no`.
@@ -415,7 +434,7 @@ fn parse_line(
     if m_raw.is_empty() {
         return Err("missing measurement".to_owned());
     }
-    check_name("measurement", m_raw)?;
+    check_name("measurement", m_raw, at.printable)?;
 
     // Tag set.
     let mut pos = m_end;
@@ -430,7 +449,7 @@ fn parse_line(
         if b.get(k_end) != Some(&b'=') {
             return Err(format!("missing \"=\" after tag key {}", quote(k_raw)));
         }
-        check_key("tag key", k_raw)?;
+        check_key("tag key", k_raw, at.printable)?;
         let v_start = k_end + 1;
         let (v_end, v_escaped) = scan(b, v_start, Ctx::Key);
         let v_raw = sub(line, v_start, v_end);
@@ -444,7 +463,7 @@ fn parse_line(
                 quote(k_raw)
             ));
         }
-        if has_control(v_raw) {
+        if !at.printable && has_control(v_raw) {
             return Err(format!(
                 "value {} of tag {} contains a control character",
                 quote(v_raw),
@@ -476,7 +495,7 @@ fn parse_line(
         if b.get(k_end) != Some(&b'=') {
             return Err(format!("missing \"=\" after field key {}", quote(k_raw)));
         }
-        check_key("field key", k_raw)?;
+        check_key("field key", k_raw, at.printable)?;
         let key = token(batch, pos, k_end, k_escaped, Ctx::Key);
         let v_end = parse_field_value(batch, line, k_end + 1, k_raw, key)?;
         if b.get(v_end) == Some(&b',') {
@@ -508,27 +527,26 @@ fn parse_line(
 
     // Key rules across the whole line. A sorted tag set without escapes, as it stands in the
     // text, is the series' flat key (`k=v,k=v`): the buffer's lookup needs no copy of it.
+    let (sorted, dup) = batch.sort_tags_since(mark);
+    if let Some(key) = dup {
+        return Err(format!("duplicate tag key {}", quote(key)));
+    }
     let flat = match at.offset {
-        Some(off) if !tags_escaped && batch.tags_sorted_since(mark) => {
+        Some(off) if !tags_escaped && sorted => {
             let first = if tags_end > m_end { m_end + 1 } else { m_end };
             Some(batch.span(off + first, off + tags_end))
         }
         _ => None,
     };
-    if let Some(key) = batch.sort_tags_since(mark) {
-        return Err(format!("duplicate tag key {}", quote(key)));
-    }
     if let Some(key) = duplicate_field(batch.field_names_since(mark)) {
         return Err(format!("duplicate field key {}", quote(&key)));
     }
-    if batch.tags_since(mark).len() > 0 {
-        let tags: Vec<&str> = batch.tags_since(mark).map(|(k, _)| k).collect();
-        if let Some(key) = batch
+    if batch.tags_since(mark).len() > 0
+        && let Some(key) = batch
             .field_names_since(mark)
-            .find(|key| tags.binary_search(key).is_ok())
-        {
-            return Err(format!("key {} is used as both tag and field", quote(key)));
-        }
+            .find(|key| batch.has_tag_since(mark, key))
+    {
+        return Err(format!("key {} is used as both tag and field", quote(key)));
     }
 
     let table = token(batch, 0, m_end, m_escaped, Ctx::Measurement);
@@ -714,6 +732,17 @@ fn precision_name(precision: Precision) -> &'static str {
 
 /// Parses a timestamp in `precision` into nanoseconds within the reference's range.
 fn parse_timestamp(token: &str, precision: Precision) -> Result<i64, String> {
+    // Up to 18 digits cannot overflow an i64: read them in one pass (every line has a
+    // timestamp). Anything else takes the general path, which also words the errors.
+    let b = token.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        let value = b.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0'));
+        if let Some(ns) = value.checked_mul(precision.to_nanos_factor())
+            && (MIN_TIME_NS..=MAX_TIME_NS).contains(&ns)
+        {
+            return Ok(ns);
+        }
+    }
     if !is_integer_literal(token) {
         return Err(format!("invalid timestamp {}", quote(token)));
     }
@@ -1166,6 +1195,17 @@ mod tests {
     }
 
     #[test]
+    fn a_control_character_in_a_later_line_is_still_found() {
+        // A printable body skips the per-token check; one control character anywhere turns
+        // it back on for every line.
+        let parsed = parse_ns("m,k=v f=1 1\nm,k=v\u{1} f=1 2\nm,k=w f=1 3\n");
+        assert_eq!(parsed.points.len(), 2);
+        let lines: Vec<usize> = parsed.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2]);
+        assert!(parsed.errors[0].message.contains("control character"));
+    }
+
+    #[test]
     fn control_characters_and_bad_utf8() {
         assert_eq!(
             err("m\u{0}x f=1"),
@@ -1411,6 +1451,17 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn printable_ascii_is_exactly_what_it_says(
+            bytes in proptest::collection::vec(
+                prop_oneof![60 => 0x20u8..0x7f, 6 => Just(b'\n'), 1 => any::<u8>()],
+                0..700,
+            )
+        ) {
+            let expected = bytes.iter().all(|&c| (0x20..0x7f).contains(&c) || c == b'\n');
+            prop_assert_eq!(is_printable_ascii(&bytes), expected);
+        }
 
         #[test]
         fn round_trip(points in prop::collection::vec(point(), 1..4)) {

@@ -102,6 +102,9 @@ pub fn decode_batch(body: &[u8], max_decoded: usize) -> Result<DecodedBatch, Rem
         batch: Batch::with_capacity(raw.len() / 60 + 1, raw.len()),
         ..DecodedBatch::default()
     };
+    // Every label that reaches the batch was checked for control characters below (a series
+    // with one is refused whole), and the field name is `value`.
+    out.batch.set_printable();
     let mut index = 0usize;
     out.series = wire::for_each_series(&raw, |labels, samples| {
         out.samples += samples.len();
@@ -246,7 +249,7 @@ fn push_series(
     let Some(table) = table else {
         return Err(format!("missing {NAME_LABEL} label"));
     };
-    if let Some(key) = batch.sort_tags_since(mark) {
+    if let (_, Some(key)) = batch.sort_tags_since(mark) {
         return Err(format!("duplicate label {}", quote(key)));
     }
     // Every label is validated as sent; then an empty value, Prometheus' "label absent", goes.
