@@ -8,8 +8,10 @@
 //! (line protocol, remote write) fill a batch directly; the others build [`Point`]s and convert.
 
 use crate::point::{FieldType, FieldValue, Point};
+use std::sync::Arc;
 
-/// A string inside the batch's text.
+/// A string inside the batch's text: in its base (a request body) when it starts below the
+/// base's length, else in the strings added after it, counted on from the base's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Span {
     start: usize,
@@ -21,6 +23,18 @@ impl Span {
     pub(crate) fn len(self) -> usize {
         self.end - self.start
     }
+}
+
+/// The string `s` names in a batch's base or added text (see [`Span`]).
+#[inline]
+fn slice<'a>(base: &'a str, text: &'a str, s: Span) -> &'a str {
+    let b = base.len();
+    if s.start < b {
+        base.get(s.start..s.end)
+    } else {
+        text.get(s.start - b..s.end - b)
+    }
+    .unwrap_or_default()
 }
 
 /// A field value whose string, if any, is inside the batch's text.
@@ -67,6 +81,9 @@ enum FlatHint {
 /// Points of one request (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
+    /// A request body the points refer into (see [`Batch::over_text`]); empty otherwise.
+    base: Arc<String>,
+    /// Strings added by the decoder, after the base.
     text: String,
     rows: Vec<Row>,
     tags: Vec<(Span, Span)>,
@@ -223,6 +240,7 @@ impl Batch {
     /// An empty batch with room for `points` points of about `text` bytes of strings.
     pub fn with_capacity(points: usize, text: usize) -> Self {
         Self {
+            base: Arc::default(),
             text: String::with_capacity(text),
             rows: Vec::with_capacity(points),
             tags: Vec::with_capacity(points * 4),
@@ -232,13 +250,13 @@ impl Batch {
         }
     }
 
-    /// An empty batch whose text starts as a copy of `text` (a request body), so a decoder
-    /// can refer to the names and values in it by [`Batch::span`] instead of copying each.
-    pub(crate) fn over_text(points: usize, text: &str) -> Self {
-        let mut b = Self::with_capacity(points, 0);
-        b.text.reserve_exact(text.len() + text.len() / 8);
-        b.text.push_str(text);
-        b
+    /// An empty batch over `text` (a request body, shared, not copied), so a decoder can refer
+    /// to the names and values in it by [`Batch::span`] instead of copying each.
+    pub(crate) fn over_text(points: usize, text: Arc<String>) -> Self {
+        Self {
+            base: text,
+            ..Self::with_capacity(points, 0)
+        }
     }
 
     /// The text between `start` and `end` (offsets in the text as it was given to
@@ -412,11 +430,11 @@ impl Batch {
 
     /// Bytes of text held (for sizing the WAL record).
     pub fn text_len(&self) -> usize {
-        self.text.len()
+        self.base.len() + self.text.len()
     }
 
     fn str(&self, s: Span) -> &str {
-        self.text.get(s.start..s.end).unwrap_or_default()
+        slice(&self.base, &self.text, s)
     }
 
     fn value(&self, v: Val) -> ValueRef<'_> {
@@ -439,8 +457,8 @@ impl Batch {
         let start = self.text.len();
         write(&mut self.text);
         Span {
-            start,
-            end: self.text.len(),
+            start: self.base.len() + start,
+            end: self.base.len() + self.text.len(),
         }
     }
 
@@ -520,8 +538,8 @@ impl Batch {
     /// order already (and distinct), and a key that occurs twice. Tags in strictly increasing
     /// order, the usual case, take one comparison per pair.
     pub(crate) fn sort_tags_since(&mut self, m: Mark) -> (bool, Option<&str>) {
-        let text = &self.text;
-        let s = |x: Span| text.get(x.start..x.end).unwrap_or_default();
+        let (base, text) = (&self.base, &self.text);
+        let s = |x: Span| slice(base, text, x);
         let tags = self.tags.get_mut(m.tags..).unwrap_or_default();
         if tags.is_sorted_by(|a, b| s(a.0) < s(b.0)) {
             return (true, None);
@@ -533,12 +551,15 @@ impl Batch {
 
     /// Whether the point under construction, its tags sorted, has a tag named `key`.
     pub(crate) fn has_tag_since(&self, m: Mark, key: &str) -> bool {
-        let s = |x: Span| self.text.get(x.start..x.end).unwrap_or_default();
-        self.tags
-            .get(m.tags..)
-            .unwrap_or_default()
-            .binary_search_by(|(k, _)| s(*k).cmp(key))
-            .is_ok()
+        let s = |x: Span| self.str(x);
+        let tags = self.tags.get(m.tags..).unwrap_or_default();
+        if tags.len() <= 8 {
+            // Equality compares lengths first: mostly no byte comparison at all.
+            tags.iter()
+                .any(|(k, _)| k.len() == key.len() && s(*k) == key)
+        } else {
+            tags.binary_search_by(|(k, _)| s(*k).cmp(key)).is_ok()
+        }
     }
 
     /// Drops the tags of the point under construction whose value is empty.

@@ -83,16 +83,33 @@ pub fn parse(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedL
 
 /// [`parse`] into a [`Batch`]: no allocation per line.
 pub fn parse_batch(body: &[u8], precision: Precision, default_time_ns: i64) -> ParsedBatch {
-    // A body that is UTF-8 throughout (checked once, which is fast) becomes the batch's text,
-    // and names and values without escapes are referenced where they are instead of copied.
-    let whole = std::str::from_utf8(body).ok();
-    let printable = is_printable_ascii(body);
+    parse_body(body.to_vec(), precision, default_time_ns)
+}
+
+/// [`parse_batch`] of a body the batch may keep: a body that is UTF-8 throughout (checked
+/// once, which is fast) becomes the batch's text without a copy, and names and values without
+/// escapes are referenced where they are instead of copied.
+pub fn parse_body(body: Vec<u8>, precision: Precision, default_time_ns: i64) -> ParsedBatch {
+    let printable = is_printable_ascii(&body);
     let points = body.len() / 100 + 1;
+    let (batch, text, bytes) = match String::from_utf8(body) {
+        Ok(text) => {
+            let text = std::sync::Arc::new(text);
+            (
+                Batch::over_text(points, std::sync::Arc::clone(&text)),
+                Some(text),
+                Vec::new(),
+            )
+        }
+        Err(e) => {
+            let bytes = e.into_bytes();
+            (Batch::with_capacity(points, bytes.len()), None, bytes)
+        }
+    };
+    let whole = text.as_deref().map(String::as_str);
+    let body = whole.map_or(bytes.as_slice(), str::as_bytes);
     let mut out = ParsedBatch {
-        batch: match whole {
-            Some(text) => Batch::over_text(points, text),
-            None => Batch::with_capacity(points, body.len()),
-        },
+        batch,
         errors: Vec::new(),
     };
     if printable {

@@ -27,6 +27,38 @@ pub async fn read(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result
         })
 }
 
+/// [`read`] into a vector the caller may keep (the line-protocol decoder makes it the
+/// batch's text): one copy out of the connection's buffers, sized by Content-Length.
+pub async fn read_vec(
+    headers: &HeaderMap,
+    body: Body,
+    limits: BodyLimits,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared
+        && len > limits.max_body
+    {
+        return Err(too_large(len, limits.max_body));
+    }
+    let mut out = Vec::with_capacity(declared.unwrap_or(0));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        if out.len() + chunk.len() > limits.max_body {
+            return Err(ApiError::too_large(format!(
+                "request body exceeds the limit of {} bytes",
+                limits.max_body
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 fn too_large(len: usize, max: usize) -> ApiError {
     ApiError::too_large(format!(
         "request body of {len} bytes exceeds the limit of {max} bytes"

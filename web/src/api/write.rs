@@ -120,9 +120,9 @@ async fn line_protocol(
             "Content-Encoding {enc:?} is not supported: send identity or gzip"
         )));
     }
-    let bytes = body::read(&headers, body, app.limits).await?;
-    let text: std::borrow::Cow<'_, [u8]> = if enc == "gzip" {
-        body::gunzip(&bytes, app.limits.max_decoded)?.into()
+    let bytes = body::read_vec(&headers, body, app.limits).await?;
+    let text = if enc == "gzip" {
+        body::gunzip(&bytes, app.limits.max_decoded)?
     } else {
         if bytes.len() > app.limits.max_decoded {
             return Err(ApiError::too_large(format!(
@@ -130,11 +130,11 @@ async fn line_protocol(
                 app.limits.max_decoded
             )));
         }
-        bytes.as_ref().into()
+        bytes
     };
     let now = ingest::clock::Clock::now_ns(&ingest::clock::SystemClock);
     let now = now - now.rem_euclid(precision.to_nanos_factor());
-    let parsed = line_protocol::parse_batch(&text, precision, now);
+    let parsed = line_protocol::parse_body(text, precision, now);
     let total = parsed.batch.len() + parsed.errors.len();
     app.admit(who.as_deref(), parsed.batch.len())?;
     let out = app.db.write_batch(parsed.batch).await?;
