@@ -267,7 +267,7 @@ impl Db {
             &data_dir,
             config.wal.clone(),
             after,
-            Box::new(move |seq, batch| sink.apply(seq, &batch)),
+            Box::new(move |seq, batch: &Batch| sink.apply(seq, batch)),
         )?;
         let replayed_records = records.len();
         for (seq, payload) in records {
@@ -341,7 +341,10 @@ impl Db {
             .stats
             .wal_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.wal.append(bytes, valid).await?;
+        // The batch and its bytes come back with the ack and are freed here, on the thread
+        // that made them (see `wal::Acked`).
+        let acked = self.wal.append(bytes, valid).await?;
+        drop(acked);
         self.shared
             .stats
             .points_written
@@ -781,8 +784,8 @@ impl Shared {
         });
         batch.index_series();
         // Work that needs no state also stays outside the lock, which the apply thread holds
-        // while it applies: the points grouped by table, each point's hour, and whether it
-        // has the same columns as the point before it in its table.
+        // while it applies: the points grouped by table, and whether each has the same
+        // columns as the point before it in its table.
         let groups = batch.group_by_table();
         let mut same_as_prev = vec![false; batch.len()];
         for g in &groups {

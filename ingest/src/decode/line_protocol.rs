@@ -749,12 +749,14 @@ fn precision_name(precision: Precision) -> &'static str {
 
 /// Parses a timestamp in `precision` into nanoseconds within the reference's range.
 fn parse_timestamp(token: &str, precision: Precision) -> Result<i64, String> {
-    // Up to 18 digits cannot overflow an i64: read them in one pass (every line has a
-    // timestamp). Anything else takes the general path, which also words the errors.
+    // Up to 19 digits (a nanosecond timestamp has 19) cannot overflow a u64: read them in one
+    // pass (every line has a timestamp). Anything else, or a value past i64, takes the general
+    // path, which also words the errors.
     let b = token.as_bytes();
-    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
-        let value = b.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0'));
-        if let Some(ns) = value.checked_mul(precision.to_nanos_factor())
+    if !b.is_empty() && b.len() <= 19 && b.iter().all(u8::is_ascii_digit) {
+        let value = b.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+        if let Ok(value) = i64::try_from(value)
+            && let Some(ns) = value.checked_mul(precision.to_nanos_factor())
             && (MIN_TIME_NS..=MAX_TIME_NS).contains(&ns)
         {
             return Ok(ns);
@@ -1103,6 +1105,7 @@ mod tests {
             "9223372036854775807",
             "-9223372036854775807",
             "-9223372036854775808",
+            "9999999999999999999",
             "99999999999999999999",
         ] {
             assert_eq!(

@@ -13,13 +13,20 @@ fn open(dir: &Path, cfg: WalConfig, after: u64) -> Result<(Wal<Vec<u8>>, Recover
         dir,
         cfg,
         after,
-        Box::new(move |seq, item| sink.lock().expect("lock").push((seq, item))),
+        Box::new(move |seq, item: &Vec<u8>| sink.lock().expect("lock").push((seq, item.clone()))),
     )?;
     Ok((wal, rec, applied))
 }
 
 fn append(wal: &Wal<Vec<u8>>, payload: &[u8]) -> u64 {
-    futures::executor::block_on(wal.append(payload.to_vec(), payload.to_vec())).expect("append")
+    let acked = futures::executor::block_on(wal.append(payload.to_vec(), payload.to_vec()))
+        .expect("append");
+    assert_eq!(
+        (acked.bytes.as_slice(), acked.item.as_slice()),
+        (payload, payload),
+        "the ack hands back the record's bytes and item"
+    );
+    acked.seq
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
