@@ -485,6 +485,37 @@ impl Batch {
         self.tags.push((k, v));
     }
 
+    /// Adds tags, sorted by key and plain (no `,` or `=`), by writing their flat key
+    /// (`k=v,k=v`, see [`crate::buffer::flat_key`]) into the text once, with each tag's key and
+    /// value pointing into it; returns where the key stands.
+    pub(crate) fn add_tags_as_flat_key<'a>(
+        &mut self,
+        tags: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Span {
+        let base = self.base.len();
+        let start = self.text.len();
+        for (i, (k, v)) in tags.enumerate() {
+            if i > 0 {
+                self.text.push(',');
+            }
+            let k_start = self.text.len();
+            self.text.push_str(k);
+            let k_end = self.text.len();
+            self.text.push('=');
+            self.text.push_str(v);
+            let at = |s: usize, e: usize| Span {
+                start: base + s,
+                end: base + e,
+            };
+            self.tags
+                .push((at(k_start, k_end), at(k_end + 1, self.text.len())));
+        }
+        Span {
+            start: base + start,
+            end: base + self.text.len(),
+        }
+    }
+
     /// Adds a tag whose strings are already in the text.
     pub(crate) fn add_tag_spans(&mut self, key: Span, value: Span) {
         self.tags.push((key, value));

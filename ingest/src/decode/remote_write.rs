@@ -208,6 +208,10 @@ fn push_series(
 ) -> Result<(), String> {
     let mut table = None;
     let mut plain = true;
+    // Tags (labels but the name) in strictly increasing order with no empty value, as
+    // Prometheus sends them: written once as the series' flat key, the tags pointing into it.
+    let mut in_order = true;
+    let mut prev: Option<&str> = None;
     for (position, label) in labels.iter().enumerate() {
         if label.name.is_empty() {
             return Err(format!("label {position} has an empty name"));
@@ -243,17 +247,31 @@ fn push_series(
             }
             table = Some(label.value);
         } else {
-            batch.add_tag(label.name, label.value);
+            in_order &= !label.value.is_empty() && prev.is_none_or(|p| p < label.name);
+            prev = Some(label.name);
         }
     }
     let Some(table) = table else {
         return Err(format!("missing {NAME_LABEL} label"));
     };
-    if let (_, Some(key)) = batch.sort_tags_since(mark) {
-        return Err(format!("duplicate label {}", quote(key)));
-    }
-    // Every label is validated as sent; then an empty value, Prometheus' "label absent", goes.
-    batch.drop_empty_tags_since(mark);
+    let tags = labels
+        .iter()
+        .filter(|l| l.name != NAME_LABEL)
+        .map(|l| (l.name, l.value));
+    let flat = if plain && in_order {
+        Some(batch.add_tags_as_flat_key(tags))
+    } else {
+        for (k, v) in tags {
+            batch.add_tag(k, v);
+        }
+        if let (_, Some(key)) = batch.sort_tags_since(mark) {
+            return Err(format!("duplicate label {}", quote(key)));
+        }
+        // Every label is validated as sent; then an empty value, Prometheus' "label absent",
+        // goes.
+        batch.drop_empty_tags_since(mark);
+        None
+    };
 
     for (position, sample) in samples.iter().enumerate() {
         if sample.timestamp.checked_mul(1_000_000).is_none() {
@@ -274,7 +292,7 @@ fn push_series(
     batch.finish(mark, tag, table, first.timestamp.saturating_mul(1_000_000));
     if plain {
         // No label holds `,` or `=`: the buffer can tell the series by its flat key alone.
-        batch.set_last_plain(None);
+        batch.set_last_plain(flat);
     }
     for sample in samples {
         let tag = batch.len();
@@ -479,6 +497,48 @@ mod tests {
             tb.insert_ref(p);
         }
         assert_eq!(tb.active_series(), 2);
+    }
+
+    #[test]
+    fn sorted_and_unsorted_labels_of_one_series_find_one_series() {
+        // Sorted labels take the path that writes the flat key once; the others are sorted
+        // and keyed by the buffer's rule. Both must name the same series, with the same tags.
+        let body = encode(&[
+            (
+                labels(&[("a", "1"), ("b", "2"), ("__name__", "up")]),
+                vec![(1_000, 1.0)],
+            ),
+            (
+                labels(&[("__name__", "up"), ("b", "2"), ("a", "1")]),
+                vec![(2_000, 2.0)],
+            ),
+            (
+                labels(&[("__name__", "up"), ("a", "1"), ("b", "2"), ("c", "")]),
+                vec![(3_000, 3.0)],
+            ),
+            (labels(&[("__name__", "up")]), vec![(4_000, 4.0)]),
+        ]);
+        let mut batch = decode_batch(&body, LIMIT).expect("decodes").batch;
+        let tags: Vec<Vec<(String, String)>> = batch
+            .iter()
+            .map(|p| {
+                p.tags()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .collect();
+        let ab = labels(&[("a", "1"), ("b", "2")]);
+        assert_eq!(tags, [ab.clone(), ab.clone(), ab, Vec::new()]);
+        batch.index_series();
+        let mut tb = crate::buffer::TableBuffer::default();
+        for p in batch.iter() {
+            tb.insert_ref(p);
+        }
+        assert_eq!(
+            tb.active_series(),
+            2,
+            "{{a, b}} once, and the series without tags"
+        );
     }
 
     #[test]
