@@ -9,26 +9,13 @@ use std::io::Read;
 
 /// Reads the body, refusing (413) anything over `max_body` as sent.
 pub async fn read(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Bytes, ApiError> {
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && len > limits.max_body
-    {
-        return Err(too_large(len, limits.max_body));
-    }
-    axum::body::to_bytes(body, limits.max_body)
-        .await
-        .map_err(|_| {
-            ApiError::too_large(format!(
-                "request body exceeds the limit of {} bytes",
-                limits.max_body
-            ))
-        })
+    read_vec(headers, body, limits).await.map(Bytes::from)
 }
 
 /// [`read`] into a vector the caller may keep (the line-protocol decoder makes it the
-/// batch's text): one copy out of the connection's buffers, sized by Content-Length.
+/// batch's text): one copy out of the connection's buffers, sized by Content-Length. A
+/// declared length over `max_body` is refused before anything is read, a streamed one as soon
+/// as it passes; a body that breaks off is a 400.
 pub async fn read_vec(
     headers: &HeaderMap,
     body: Body,
