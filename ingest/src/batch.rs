@@ -493,27 +493,16 @@ impl Batch {
         tags: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Span {
         let base = self.base.len();
+        let at = |r: std::ops::Range<usize>| Span {
+            start: base + r.start,
+            end: base + r.end,
+        };
         let start = self.text.len();
         for (i, (k, v)) in tags.enumerate() {
-            if i > 0 {
-                self.text.push(',');
-            }
-            let k_start = self.text.len();
-            self.text.push_str(k);
-            let k_end = self.text.len();
-            self.text.push('=');
-            self.text.push_str(v);
-            let at = |s: usize, e: usize| Span {
-                start: base + s,
-                end: base + e,
-            };
-            self.tags
-                .push((at(k_start, k_end), at(k_end + 1, self.text.len())));
+            let (k, v) = crate::buffer::push_flat_tag(&mut self.text, i == 0, k, v);
+            self.tags.push((at(k), at(v)));
         }
-        Span {
-            start: base + start,
-            end: base + self.text.len(),
-        }
+        at(start..self.text.len())
     }
 
     /// Adds a tag whose strings are already in the text.
@@ -742,6 +731,25 @@ mod tests {
             "sorted by the first call"
         );
         assert!(b.has_tag_since(m, "a") && b.has_tag_since(m, "z") && !b.has_tag_since(m, "b"));
+        // A wide tag set is searched, not scanned: the same answers.
+        let wide = b.mark();
+        for k in [
+            "k09", "k03", "k07", "k01", "k05", "k02", "k08", "k04", "k06", "k10",
+        ] {
+            b.add_tag(k, "v");
+        }
+        assert_eq!(b.sort_tags_since(wide), (false, None));
+        assert!(
+            ["k01", "k05", "k10"]
+                .iter()
+                .all(|k| b.has_tag_since(wide, k))
+        );
+        assert!(
+            ["k00", "k11", "k5", "a"]
+                .iter()
+                .all(|k| !b.has_tag_since(wide, k))
+        );
+        b.rollback(wide);
         b.add_field("v", ValueRef::Str("s"));
         let t = b.push_str("cpu");
         b.finish(m, 1, t, 5);

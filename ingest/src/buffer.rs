@@ -405,13 +405,28 @@ pub(crate) fn flat_key_of_plain<'a>(
     out: &mut String,
 ) {
     for (i, (k, v)) in tags.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
+        push_flat_tag(out, i == 0, k, v);
     }
+}
+
+/// Appends one tag of a flat key (after a `,` unless it is the first) and returns where its key
+/// and value stand in `out`: the one place the flat key's spelling is written down.
+#[inline]
+pub(crate) fn push_flat_tag(
+    out: &mut String,
+    first: bool,
+    key: &str,
+    value: &str,
+) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    if !first {
+        out.push(',');
+    }
+    let k = out.len();
+    out.push_str(key);
+    let v = out.len() + 1;
+    out.push('=');
+    out.push_str(value);
+    (k..v - 1, v..out.len())
 }
 
 /// The hash series are found by, of a flat key; stable within the process.

@@ -292,7 +292,7 @@ pub struct Acked<T> {
     pub item: T,
 }
 
-/// One record on its way through the WAL: sequence number (once written), bytes, item, ack.
+/// One record on its way through the WAL: its bytes, its item and where its ack goes.
 type Pending<T> = (Vec<u8>, T, oneshot::Sender<Result<Acked<T>>>);
 
 /// Handle to the WAL writer thread. Cloning is cheap; the thread stops when every handle and
@@ -305,8 +305,8 @@ pub struct Wal<T> {
     threads: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
-/// A durable group on its way to the apply thread: each record's sequence number, item and
-/// ack, and the group's bytes (still counted as queued until applied).
+/// A durable group on its way to the apply thread: each record with its sequence number, and
+/// the group's byte count (still counted as queued until applied).
 struct Durable<T> {
     records: Vec<(u64, Pending<T>)>,
     bytes: usize,
