@@ -433,6 +433,11 @@ impl Batch {
         self.base.len() + self.text.len()
     }
 
+    /// The request body the batch was decoded over, if it was (see [`Batch::over_text`]).
+    pub(crate) fn whole_text(&self) -> Option<&str> {
+        (!self.base.is_empty()).then_some(self.base.as_str())
+    }
+
     fn str(&self, s: Span) -> &str {
         slice(&self.base, &self.text, s)
     }

@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::compact::{self, Candidate, SHARED_MAX_ROWS};
 use crate::error::{Error, Result};
 use crate::manifest::{FileMeta, Manifest};
-use crate::point::{Point, codec};
+use crate::point::Point;
 use crate::schema::{TABLE_COLUMN, TIME_COLUMN, TableSchema};
 use crate::wal::{Recovery, Wal, WalConfig};
 use crate::{paths, persist};
@@ -271,7 +271,7 @@ impl Db {
         )?;
         let replayed_records = records.len();
         for (seq, payload) in records {
-            let points = codec::decode(&payload).ok_or_else(|| Error::WalCorrupt {
+            let points = record::decode(&payload).ok_or_else(|| Error::WalCorrupt {
                 path: paths::wal_dir(&data_dir),
                 offset: 0,
                 reason: format!("record {seq} passed its checksum but does not decode"),
@@ -323,6 +323,17 @@ impl Db {
 
     /// [`Db::write`] for points already in a [`Batch`], tagged by the caller.
     pub async fn write_batch(&self, batch: Batch) -> Result<WriteOutcome> {
+        self.write_decoded(batch, None).await
+    }
+
+    /// [`Db::write_batch`] for a batch a decoder made from a request (each point tagged
+    /// uniquely, as line protocol's line numbers and remote write's sample indices are): the
+    /// WAL keeps the request instead of the points where it can (see [`record`]).
+    pub async fn write_decoded(
+        &self,
+        batch: Batch,
+        source: Option<Source>,
+    ) -> Result<WriteOutcome> {
         let (valid, rejected) = self.shared.validate(batch)?;
         self.shared
             .stats
@@ -334,8 +345,8 @@ impl Db {
                 rejected,
             });
         }
-        let mut bytes = Vec::with_capacity(valid.len() * 48 + valid.text_len());
-        codec::encode_batch(&valid, &mut bytes);
+        let refused: Vec<usize> = rejected.iter().map(|(tag, _)| *tag).collect();
+        let bytes = record::encode(&valid, &refused, source.as_ref());
         let n = valid.len();
         self.shared
             .stats
@@ -772,28 +783,40 @@ impl Shared {
     #[allow(clippy::type_complexity)]
     fn validate(&self, mut batch: Batch) -> Result<(Batch, Vec<(usize, Error)>)> {
         let lim = &self.cfg.limits;
-        // The checks that need no state run before the lock, which the WAL thread's apply
-        // also takes.
-        let mut rejected = Vec::new();
-        batch.retain(|p| match check_point(p, lim) {
-            Ok(()) => true,
-            Err(e) => {
-                rejected.push((p.tag(), e));
-                false
-            }
-        });
+        // Work that needs no state runs before the lock, which the apply thread holds while it
+        // applies: the points grouped by table, whether each has the same columns as the
+        // point before it in its table, and the checks of names, limits and values.
         batch.index_series();
-        // Work that needs no state also stays outside the lock, which the apply thread holds
-        // while it applies: the points grouped by table, and whether each has the same
-        // columns as the point before it in its table.
         let groups = batch.group_by_table();
         let mut same_as_prev = vec![false; batch.len()];
+        let mut passed = vec![false; batch.len()];
+        let mut rejected = Vec::new();
         for g in &groups {
-            for pair in g.points.windows(2) {
-                if let (Some(a), Some(b)) = (batch.get(pair[0]), batch.get(pair[1]))
-                    && let Some(same) = same_as_prev.get_mut(pair[1])
-                {
-                    *same = same_columns(a, b);
+            let mut prev_passed = false;
+            for (at, &i) in g.points.iter().enumerate() {
+                let Some(p) = batch.get(i) else { continue };
+                let same = at > 0
+                    && g.points
+                        .get(at - 1)
+                        .and_then(|&j| batch.get(j))
+                        .is_some_and(|prev| same_columns(prev, p));
+                if let Some(s) = same_as_prev.get_mut(i) {
+                    *s = same;
+                }
+                // The same names as a point that passed passed too: only values are left.
+                let checked = if same && prev_passed {
+                    check_values(p, lim)
+                } else {
+                    check_point(p, lim)
+                };
+                prev_passed = checked.is_ok();
+                match checked {
+                    Ok(()) => {
+                        if let Some(k) = passed.get_mut(i) {
+                            *k = true;
+                        }
+                    }
+                    Err(e) => rejected.push((p.tag(), e)),
                 }
             }
         }
@@ -823,6 +846,11 @@ impl Shared {
             let mut hour_present = None;
             for &i in &g.points {
                 let Some(p) = batch.get(i) else { continue };
+                if !passed.get(i).copied().unwrap_or(false) {
+                    // Its columns were never checked against the schema.
+                    prev_ok = false;
+                    continue;
+                }
                 let hour = hour_of(p.time_ns());
                 if hour_present != Some(hour) {
                     if !tb.partitions.contains_key(&hour) {
@@ -1122,16 +1150,10 @@ fn check_reserved(column: &str) -> Result<()> {
     })
 }
 
+/// Checks a point's names (table, tags, fields), their number, and its values.
 fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
     let printable = p.printable();
     check_name(p.table(), "table", lim, printable)?;
-    let time_ns = p.time_ns();
-    if !(i64::MIN + HOUR_NS..=i64::MAX - HOUR_NS).contains(&time_ns) {
-        return Err(Error::InvalidName {
-            name: time_ns.to_string(),
-            reason: "timestamp is outside the storable range (about 1677-09-21 to 2262-04-11)",
-        });
-    }
     let tags = p.tags();
     if tags.len() > lim.max_tags {
         return Err(Error::Limit(format!(
@@ -1140,9 +1162,34 @@ fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
             lim.max_tags
         )));
     }
-    for (k, v) in tags {
+    for (k, _) in tags {
         check_name(k, "tag", lim, printable)?;
         check_reserved(k)?;
+    }
+    if p.fields().len() == 0 {
+        return Err(Error::InvalidName {
+            name: p.table().to_string(),
+            reason: "point has no fields",
+        });
+    }
+    for (k, _) in p.fields() {
+        check_name(k, "field", lim, printable)?;
+        check_reserved(k)?;
+    }
+    check_values(p, lim)
+}
+
+/// The checks of [`check_point`] that depend on more than the point's names: its time, and
+/// the lengths of its tag values and string fields.
+fn check_values(p: PointRef<'_>, lim: &Limits) -> Result<()> {
+    let time_ns = p.time_ns();
+    if !(i64::MIN + HOUR_NS..=i64::MAX - HOUR_NS).contains(&time_ns) {
+        return Err(Error::InvalidName {
+            name: time_ns.to_string(),
+            reason: "timestamp is outside the storable range (about 1677-09-21 to 2262-04-11)",
+        });
+    }
+    for (k, v) in p.tags() {
         if v.len() > lim.max_tag_value_len {
             return Err(Error::Limit(format!(
                 "value of tag {k:?} is {} bytes, more than the limit of {}",
@@ -1151,15 +1198,7 @@ fn check_point(p: PointRef<'_>, lim: &Limits) -> Result<()> {
             )));
         }
     }
-    if p.fields().len() == 0 {
-        return Err(Error::InvalidName {
-            name: p.table().to_string(),
-            reason: "point has no fields",
-        });
-    }
     for (k, v) in p.fields() {
-        check_name(k, "field", lim, printable)?;
-        check_reserved(k)?;
         if let ValueRef::Str(s) = v
             && s.len() > lim.max_string_len
         {
@@ -1267,5 +1306,8 @@ fn remove_orphans(data_dir: &Path, m: &Manifest) -> Result<usize> {
     Ok(removed)
 }
 
+mod record;
 #[cfg(test)]
 mod tests;
+
+pub use record::Source;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::clock::MockClock;
-use crate::point::FieldValue;
+use crate::point::{FieldValue, Precision};
 
 const T0: i64 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
 
@@ -145,6 +145,88 @@ fn type_conflicts_and_bad_names_are_rejected_per_point_and_the_rest_kept() {
     );
 }
 
+/// A request the WAL keeps as its body (line protocol, remote write) replays to exactly the
+/// points that were accepted: refused lines stay out, lines without a timestamp keep the
+/// request's time.
+#[test]
+fn requests_kept_as_their_body_replay_to_exactly_the_accepted_points() {
+    use crate::decode::{line_protocol, remote_write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(MockClock::new(T0));
+    let db = open(dir.path(), &clock);
+    write(&db, vec![pt("a", 1.0, T0)]);
+    let now = T0 + 5;
+    let body = format!(
+        "cpu,host=b usage=2 {}\ncpu,host=c usage=\"high\" {}\ncpu,host=d usage=4\nnot a line\ncpu,host={} usage=9 {}\n",
+        T0 + 1,
+        T0 + 2,
+        "g".repeat(5000),
+        T0 + 3
+    );
+    let parsed = line_protocol::parse_body(body.into_bytes(), Precision::Nanosecond, now);
+    assert_eq!(parsed.errors.len(), 1);
+    let source = Source::LineProtocol {
+        precision: Precision::Nanosecond,
+        default_time_ns: now,
+    };
+    let out =
+        futures::executor::block_on(db.write_decoded(parsed.batch, Some(source))).expect("write");
+    assert_eq!(
+        (out.accepted, out.rejected.len()),
+        (2, 2),
+        "{:?}",
+        out.rejected
+    );
+    let series: Vec<remote_write::Series> = vec![
+        (
+            vec![
+                ("__name__".into(), "cpu".into()),
+                ("host".into(), "e".into()),
+            ],
+            vec![(T0 / 1_000_000, 5.0), (i64::MAX / 1_000_000, 6.0)],
+        ),
+        (
+            vec![
+                ("__name__".into(), "cpu".into()),
+                ("host".into(), "f".into()),
+            ],
+            vec![(T0 / 1_000_000, 7.0)],
+        ),
+    ];
+    let rw = remote_write::encode(&series);
+    let decoded = remote_write::decode_batch(&rw, usize::MAX).expect("decodes");
+    let out =
+        futures::executor::block_on(db.write_decoded(decoded.batch, Some(Source::RemoteWrite(rw))))
+            .expect("write");
+    assert_eq!(
+        (out.accepted, out.rejected.len()),
+        (2, 1),
+        "{:?}",
+        out.rejected
+    );
+    let before = rows(&db, "cpu");
+    let hosts = |rows: &[Point]| -> Vec<(String, i64)> {
+        rows.iter()
+            .map(|p| (p.tags[0].1.clone(), p.time_ns))
+            .collect()
+    };
+    assert_eq!(
+        hosts(&before),
+        vec![
+            ("a".into(), T0),
+            ("b".into(), T0 + 1),
+            ("d".into(), now),
+            ("e".into(), T0 / 1_000_000 * 1_000_000),
+            ("f".into(), T0 / 1_000_000 * 1_000_000),
+        ]
+    );
+    drop(db);
+    clock.set(T0 + 1_000_000_000);
+    let db = open(dir.path(), &clock);
+    assert_eq!(db.recovery().replayed_records, 3);
+    assert_eq!(rows(&db, "cpu"), before);
+}
+
 #[test]
 fn series_cardinality_limit_refuses_new_series_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -219,6 +301,9 @@ fn a_point_shaped_like_the_one_before_still_has_its_values_and_types_checked() {
         .map(|p| p.tags[0].1.clone())
         .collect();
     assert_eq!(hosts, ["a", "a", "c", "d"]);
+    // Names that passed once are not checked again for a point of the same shape; its time is.
+    let out = write(&db, vec![pt("a", 1.0, T0 + 2), pt("a", 1.0, i64::MAX)]);
+    assert_eq!(variants(&out), [(1, "InvalidName".into())]);
 }
 
 #[test]

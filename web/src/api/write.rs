@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ingest::db::Source;
 use ingest::decode::{line_protocol, remote_write};
 use ingest::point::Precision;
 use serde::Deserialize;
@@ -37,7 +38,7 @@ pub async fn remote_write(
             "Content-Encoding {enc:?} is not supported here: remote write 1.0 sends snappy (block format)"
         )));
     }
-    let bytes = body::read(&headers, body, app.limits).await?;
+    let bytes = body::read_vec(&headers, body, app.limits).await?;
     let decoded =
         remote_write::decode_batch(&bytes, app.limits.max_decoded).map_err(|e| match e {
             remote_write::RemoteWriteError::TooLarge { .. } => ApiError::too_large(e.to_string()),
@@ -45,7 +46,11 @@ pub async fn remote_write(
         })?;
     app.admit(who.as_deref(), decoded.batch.len())?;
     let mut errors = decoded.errors;
-    let out = app.db.write_batch(decoded.batch).await?;
+    // The WAL keeps the compressed body rather than the decoded samples.
+    let out = app
+        .db
+        .write_decoded(decoded.batch, Some(Source::RemoteWrite(bytes)))
+        .await?;
     for (i, e) in &out.rejected {
         errors.push(format!("sample {i}: {e}"));
     }
@@ -137,7 +142,12 @@ async fn line_protocol(
     let parsed = line_protocol::parse_body(text, precision, now);
     let total = parsed.batch.len() + parsed.errors.len();
     app.admit(who.as_deref(), parsed.batch.len())?;
-    let out = app.db.write_batch(parsed.batch).await?;
+    // The WAL keeps the body rather than the decoded points.
+    let source = Source::LineProtocol {
+        precision,
+        default_time_ns: now,
+    };
+    let out = app.db.write_decoded(parsed.batch, Some(source)).await?;
     let mut errors: Vec<(usize, String)> = parsed
         .errors
         .into_iter()
