@@ -201,7 +201,7 @@ struct Shared {
 /// The embedded time-series store.
 pub struct Db {
     shared: Arc<Shared>,
-    wal: Wal<Batch>,
+    wal: Wal<Logged>,
     recovery: RecoveryReport,
 }
 
@@ -267,7 +267,7 @@ impl Db {
             &data_dir,
             config.wal.clone(),
             after,
-            Box::new(move |seq, batch: &Batch| sink.apply(seq, batch)),
+            Box::new(move |seq, logged: &Logged| sink.apply(seq, &logged.batch)),
         )?;
         let replayed_records = records.len();
         for (seq, payload) in records {
@@ -346,15 +346,15 @@ impl Db {
             });
         }
         let refused: Vec<usize> = rejected.iter().map(|(tag, _)| *tag).collect();
-        let bytes = record::encode(&valid, &refused, source.as_ref());
         let n = valid.len();
+        let (bytes, logged) = record::encode(valid, &refused, source);
         self.shared
             .stats
             .wal_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         // The batch and its bytes come back with the ack and are freed here, on the thread
         // that made them (see `wal::Acked`).
-        let acked = self.wal.append(bytes, valid).await?;
+        let acked = self.wal.append(bytes, logged).await?;
         drop(acked);
         self.shared
             .stats
@@ -1310,4 +1310,5 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+use record::Logged;
 pub use record::Source;

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::paths;
 use futures::channel::oneshot;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -248,18 +248,43 @@ fn truncate_file(path: &Path, len: u64, bytes: &[u8]) -> Result<()> {
 }
 
 /// Encodes one record into `out`.
-fn encode_record(out: &mut Vec<u8>, seq: u64, payload: &[u8]) {
+/// A record's header for the payload `head ‖ tail`.
+fn record_header(seq: u64, head: &[u8], tail: &[u8]) -> [u8; HEADER] {
     let mut h = crc32fast::Hasher::new();
     h.update(&seq.to_le_bytes());
-    h.update(payload);
-    out.extend_from_slice(
-        &u32::try_from(payload.len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(payload);
+    h.update(head);
+    h.update(tail);
+    let len = u32::try_from(head.len() + tail.len()).unwrap_or(u32::MAX);
+    let mut out = [0u8; HEADER];
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    out[4..8].copy_from_slice(&h.finalize().to_le_bytes());
+    out[8..].copy_from_slice(&seq.to_le_bytes());
+    out
+}
+
+/// An item whose record ends with bytes the item holds (a request body): the writer writes
+/// them straight from the item, after the record's own bytes, instead of having them copied
+/// into the record first.
+pub trait Tail {
+    /// The bytes the record's payload ends with.
+    fn tail(&self) -> &[u8] {
+        &[]
+    }
+}
+
+impl Tail for Vec<u8> {}
+
+/// `write_all` over several buffers: one `writev` for a whole group, however many records.
+fn write_all_vectored(f: &mut File, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !bufs.is_empty() {
+        match f.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 enum Msg<T> {
@@ -312,7 +337,7 @@ struct Durable<T> {
     bytes: usize,
 }
 
-impl<T: Send + 'static> Wal<T> {
+impl<T: Tail + Send + 'static> Wal<T> {
     /// Opens the WAL under `data_dir`: recovers it (records after `after_seq` are returned for
     /// replay, which the caller applies before writing) and starts the writer thread.
     pub fn open(
@@ -364,15 +389,15 @@ impl<T: Send + 'static> Wal<T> {
         ))
     }
 
-    /// Appends one record; resolves once it is fsynced and applied, to its sequence number
-    /// with its bytes and item handed back (see [`Acked`]).
+    /// Appends one record, `bytes` then the item's [`Tail`]; resolves once it is fsynced and
+    /// applied, to its sequence number with its bytes and item handed back (see [`Acked`]).
     pub fn append(
         &self,
         bytes: Vec<u8>,
         item: T,
     ) -> impl Future<Output = Result<Acked<T>>> + use<T> {
         let (reply, rx) = oneshot::channel();
-        let len = bytes.len();
+        let len = bytes.len() + item.tail().len();
         let queued = self.queued.load(Ordering::Relaxed);
         let sent = if len > MAX_RECORD {
             Err(Error::Limit(format!(
@@ -461,17 +486,17 @@ struct Writer<T> {
     queued: Arc<AtomicUsize>,
 }
 
-impl<T> Writer<T> {
+impl<T: Tail> Writer<T> {
     fn run(mut self, rx: mpsc::Receiver<Msg<T>>) {
-        let mut buf = Vec::with_capacity(1 << 20);
+        let mut headers = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             let mut size = 0usize;
             while size < 8 * 1024 * 1024 {
                 match rx.try_recv() {
                     Ok(m) => {
-                        if let Msg::Append { bytes, .. } = &m {
-                            size += bytes.len();
+                        if let Msg::Append { bytes, item, .. } = &m {
+                            size += bytes.len() + item.tail().len();
                         }
                         batch.push(m);
                     }
@@ -487,7 +512,7 @@ impl<T> Writer<T> {
                 }
             }
             if !appends.is_empty() {
-                self.write_group(&mut buf, appends);
+                self.write_group(&mut headers, appends);
             }
             for (up_to, reply) in truncates {
                 let _ = reply.send(self.truncate(up_to));
@@ -496,14 +521,25 @@ impl<T> Writer<T> {
         let _ = self.active.sync_all();
     }
 
-    fn write_group(&mut self, buf: &mut Vec<u8>, appends: Vec<Pending<T>>) {
-        buf.clear();
-        let total: usize = appends.iter().map(|(b, _, _)| b.len()).sum();
-        for (i, (bytes, _, _)) in appends.iter().enumerate() {
-            encode_record(buf, self.next_seq + i as u64, bytes);
+    fn write_group(&mut self, headers: &mut Vec<[u8; HEADER]>, appends: Vec<Pending<T>>) {
+        let total: usize = appends
+            .iter()
+            .map(|(b, item, _)| b.len() + item.tail().len())
+            .sum();
+        headers.clear();
+        headers.extend(appends.iter().enumerate().map(|(i, (bytes, item, _))| {
+            record_header(self.next_seq + i as u64, bytes, item.tail())
+        }));
+        // Header, bytes and tail of each record, written as they are (no copy).
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(appends.len() * 3);
+        for (header, (bytes, item, _)) in headers.iter().zip(&appends) {
+            slices.push(IoSlice::new(header));
+            slices.push(IoSlice::new(bytes));
+            slices.push(IoSlice::new(item.tail()));
         }
         let path = paths::wal_segment(&self.data_dir, self.active_first);
-        let result = self.write_and_sync(buf);
+        let result = self.write_and_sync(&mut slices);
+        drop(slices);
         match result {
             Ok(()) => {
                 let mut records = Vec::with_capacity(appends.len());
@@ -546,10 +582,10 @@ impl<T> Writer<T> {
     }
 
     /// Writes a group; on failure cuts the segment back so no partial record stays behind.
-    fn write_and_sync(&mut self, buf: &[u8]) -> Result<()> {
+    fn write_and_sync(&mut self, slices: &mut [IoSlice<'_>]) -> Result<()> {
         let path = paths::wal_segment(&self.data_dir, self.active_first);
         let before = self.active_len();
-        let res = self.active.write_all(buf).and_then(|()| {
+        let res = write_all_vectored(&mut self.active, slices).and_then(|()| {
             if self.cfg.sync {
                 self.active.sync_data()
             } else {

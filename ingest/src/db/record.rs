@@ -15,6 +15,7 @@
 use crate::batch::Batch;
 use crate::decode::{line_protocol, remote_write};
 use crate::point::{Point, Precision, codec};
+use crate::wal::Tail;
 
 const RAW: [u8; 4] = u32::MAX.to_le_bytes();
 const LINE_PROTOCOL: u8 = 1;
@@ -34,27 +35,55 @@ pub enum Source {
     RemoteWrite(Vec<u8>),
 }
 
+/// A write on its way through the WAL: the batch validation kept, and the body its record ends
+/// with, if any (the WAL writes it from here: see [`Tail`]).
+#[derive(Debug)]
+pub(crate) struct Logged {
+    pub(crate) batch: Batch,
+    tail: TailOf,
+}
+
+#[derive(Debug)]
+enum TailOf {
+    Nothing,
+    /// The batch's text: a line-protocol body.
+    Text,
+    /// A remote-write body.
+    Body(Vec<u8>),
+}
+
+impl Tail for Logged {
+    fn tail(&self) -> &[u8] {
+        match &self.tail {
+            TailOf::Nothing => &[],
+            TailOf::Text => self.batch.whole_text().map_or(&[], str::as_bytes),
+            TailOf::Body(body) => body,
+        }
+    }
+}
+
 /// The record for the points of `batch` (what validation kept), made from `source` where it
-/// can be: the batch's points minus those tagged in `refused`.
-pub(crate) fn encode(batch: &Batch, refused: &[usize], source: Option<&Source>) -> Vec<u8> {
-    let raw = match source {
+/// can be (the batch's points minus those tagged in `refused`): the record's own bytes, and the
+/// batch with the body the record ends with.
+pub(crate) fn encode(batch: Batch, refused: &[usize], source: Option<Source>) -> (Vec<u8>, Logged) {
+    let (args, tail) = match source {
         Some(Source::LineProtocol {
             precision,
             default_time_ns,
-        }) => batch.whole_text().map(|body| {
-            let mut args = vec![LINE_PROTOCOL, precision_code(*precision)];
+        }) if batch.whole_text().is_some() => {
+            let mut args = vec![LINE_PROTOCOL, precision_code(precision)];
             args.extend_from_slice(&default_time_ns.to_le_bytes());
-            (args, body.as_bytes())
-        }),
-        Some(Source::RemoteWrite(body)) => Some((vec![REMOTE_WRITE], body.as_slice())),
-        None => None,
+            (args, TailOf::Text)
+        }
+        Some(Source::RemoteWrite(body)) => (vec![REMOTE_WRITE], TailOf::Body(body)),
+        _ => {
+            let mut out = Vec::with_capacity(batch.len() * 48 + batch.text_len());
+            codec::encode_batch(&batch, &mut out);
+            let tail = TailOf::Nothing;
+            return (out, Logged { batch, tail });
+        }
     };
-    let Some((args, body)) = raw else {
-        let mut out = Vec::with_capacity(batch.len() * 48 + batch.text_len());
-        codec::encode_batch(batch, &mut out);
-        return out;
-    };
-    let mut out = Vec::with_capacity(RAW.len() + args.len() + 4 + refused.len() * 8 + body.len());
+    let mut out = Vec::with_capacity(RAW.len() + args.len() + 4 + refused.len() * 8);
     out.extend_from_slice(&RAW);
     out.extend_from_slice(&args);
     out.extend_from_slice(
@@ -65,8 +94,7 @@ pub(crate) fn encode(batch: &Batch, refused: &[usize], source: Option<&Source>) 
     for tag in refused {
         out.extend_from_slice(&(*tag as u64).to_le_bytes());
     }
-    out.extend_from_slice(body);
-    out
+    (out, Logged { batch, tail })
 }
 
 /// The points of a record, or `None` if it does not decode.
@@ -143,6 +171,13 @@ fn precision_of(code: u8) -> Option<Precision> {
 mod tests {
     use super::*;
 
+    /// The payload the WAL writes: the record's bytes, then the tail.
+    fn payload(batch: Batch, refused: &[usize], source: Option<Source>) -> Vec<u8> {
+        let (mut bytes, logged) = encode(batch, refused, source);
+        bytes.extend_from_slice(logged.tail());
+        bytes
+    }
+
     fn lp(body: &str) -> (Batch, Source) {
         let parsed =
             line_protocol::parse_body(body.as_bytes().to_vec(), Precision::Second, 7_000_000_000);
@@ -165,7 +200,7 @@ mod tests {
             .map(|p| p.to_point())
             .collect();
         batch.retain(|p| p.tag() != 3);
-        let record = encode(&batch, &[3], Some(&source));
+        let record = payload(batch, &[3], Some(source));
         assert!(record.starts_with(&RAW), "the body itself is kept");
         assert!(record.ends_with(body.as_bytes()));
         let points = decode(&record).expect("decodes");
@@ -173,7 +208,7 @@ mod tests {
         assert_eq!(points.len(), 2);
         // The line without a timestamp gets the request's time, not replay's.
         let (batch, source) = lp("mem used=3i\n");
-        let points = decode(&encode(&batch, &[], Some(&source))).expect("decodes");
+        let points = decode(&payload(batch, &[], Some(source))).expect("decodes");
         assert_eq!(points[0].time_ns, 7_000_000_000);
     }
 
@@ -195,7 +230,7 @@ mod tests {
             .batch;
         batch.retain(|p| p.tag() != 1);
         let expected: Vec<Point> = batch.iter().map(|p| p.to_point()).collect();
-        let record = encode(&batch, &[1], Some(&Source::RemoteWrite(body.clone())));
+        let record = payload(batch, &[1], Some(Source::RemoteWrite(body.clone())));
         assert!(record.ends_with(&body));
         assert_eq!(decode(&record).expect("decodes"), expected);
         assert_eq!(expected.len(), 2);
@@ -217,8 +252,8 @@ mod tests {
             precision: Precision::Nanosecond,
             default_time_ns: 0,
         };
-        for s in [None, Some(&source)] {
-            let record = encode(&batch, &[], s);
+        for s in [None, Some(source)] {
+            let record = payload(batch.clone(), &[], s);
             assert!(!record.starts_with(&RAW));
             assert_eq!(decode(&record), Some(vec![points[0].1.clone()]));
         }
@@ -227,7 +262,7 @@ mod tests {
     #[test]
     fn a_damaged_raw_record_does_not_decode() {
         let (batch, source) = lp("cpu value=1 1\n");
-        let record = encode(&batch, &[], Some(&source));
+        let record = payload(batch, &[], Some(source));
         assert_eq!(decode(&record[..5]), None, "cut after the kind");
         let mut bad_kind = record.clone();
         bad_kind[4] = 9;

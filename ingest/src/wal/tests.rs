@@ -253,3 +253,37 @@ fn a_backlog_over_its_limit_is_refused_as_unavailable_and_nothing_is_written() {
     assert!(applied.lock().expect("lock").is_empty());
     assert_eq!(append(&wal, &[1; 10]), 1, "small writes still pass");
 }
+
+/// An item whose record ends with bytes it holds.
+struct WithTail(Vec<u8>);
+
+impl Tail for WithTail {
+    fn tail(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+#[test]
+fn a_record_is_its_bytes_then_its_items_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wal, _) = Wal::open(
+        dir.path(),
+        WalConfig::for_tests(),
+        0,
+        Box::new(|_, _: &WithTail| {}),
+    )
+    .expect("open");
+    // Several groups, segments rolled between them (4 KiB segments, 5 KB records).
+    for i in 0..20u8 {
+        let acked = futures::executor::block_on(wal.append(vec![i; 3], WithTail(vec![i; 5000])))
+            .expect("append");
+        assert_eq!(acked.item.0.len(), 5000, "the item comes back");
+    }
+    wal.shutdown();
+    let (_wal, rec, _) = open(dir.path(), WalConfig::for_tests(), 0).expect("reopen");
+    assert_eq!(rec.records.len(), 20);
+    for (i, (_, payload)) in (0u8..).zip(&rec.records) {
+        assert_eq!(payload.len(), 5003);
+        assert!(payload.iter().all(|b| *b == i), "record {i}");
+    }
+}
