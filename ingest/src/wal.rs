@@ -1,11 +1,13 @@
 //! Write-ahead log: length-prefixed, checksummed records in numbered segment files.
 //!
-//! One writer thread owns the active segment. Appenders queue `(bytes, item)`; the thread takes
-//! everything queued, writes it and fsyncs once (group commit), then passes the group to the
-//! apply thread, which hands each item to the apply callback in sequence order and only then
-//! acknowledges. So an acknowledged write is durable and already visible, and the buffer sees
-//! records in exactly the order replay will. The two threads make a pipeline: one group's
-//! apply runs while the next group is written and fsynced.
+//! One writer thread owns the active segment. Appenders queue `(bytes, item)`, the record's
+//! payload being the bytes then the item's [`Tail`] (a request body the item holds); the thread
+//! takes everything queued, writes it with one `writev` from those buffers and fsyncs once
+//! (group commit), then passes the group to the apply thread, which hands each item to the
+//! apply callback in sequence order and only then acknowledges. So an acknowledged write is
+//! durable and already visible, and the buffer sees records in exactly the order replay will.
+//! The two threads make a pipeline: one group's apply runs while the next group is written and
+//! fsynced.
 //!
 //! Record: `len: u32 LE | crc32(seq ‖ payload): u32 LE | seq: u64 LE | payload`. Segment:
 //! `MAGIC` then records. At open, a bad record with nothing valid after it in the last segment
