@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{FileMeta, Manifest};
 use crate::point::Point;
 use crate::schema::{TABLE_COLUMN, TIME_COLUMN, TableSchema};
-use crate::wal::{Recovery, Wal, WalConfig};
+use crate::wal::{Recovery, Tail, Wal, WalConfig};
 use crate::{paths, persist};
 use arrow::array::RecordBatch;
 use parking_lot::{Mutex, RwLock};
@@ -348,10 +348,10 @@ impl Db {
         let refused: Vec<usize> = rejected.iter().map(|(tag, _)| *tag).collect();
         let n = valid.len();
         let (bytes, logged) = record::encode(valid, &refused, source);
-        self.shared
-            .stats
-            .wal_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.shared.stats.wal_bytes.fetch_add(
+            (bytes.len() + logged.tail().len()) as u64,
+            Ordering::Relaxed,
+        );
         // The batch and its bytes come back with the ack and are freed here, on the thread
         // that made them (see `wal::Acked`).
         let acked = self.wal.append(bytes, logged).await?;

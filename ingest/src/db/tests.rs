@@ -163,8 +163,10 @@ fn requests_kept_as_their_body_replay_to_exactly_the_accepted_points() {
         "g".repeat(5000),
         T0 + 3
     );
+    let body_len = body.len() as u64;
     let parsed = line_protocol::parse_body(body.into_bytes(), Precision::Nanosecond, now);
     assert_eq!(parsed.errors.len(), 1);
+    let wal_before = db.stats().wal_bytes.load(Ordering::Relaxed);
     let source = Source::LineProtocol {
         precision: Precision::Nanosecond,
         default_time_ns: now,
@@ -176,6 +178,10 @@ fn requests_kept_as_their_body_replay_to_exactly_the_accepted_points() {
         (2, 2),
         "{:?}",
         out.rejected
+    );
+    assert!(
+        db.stats().wal_bytes.load(Ordering::Relaxed) - wal_before > body_len,
+        "the WAL byte count includes the body"
     );
     let series: Vec<remote_write::Series> = vec![
         (
