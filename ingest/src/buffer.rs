@@ -219,16 +219,11 @@ impl Partition {
 
     /// Bytes a cell stands for (its string included).
     fn cell_bytes(&self, c: Cell) -> usize {
-        16 + match c.kind {
-            FieldType::Str => self.string(c).map_or(0, |s| s.len() + 16),
-            _ => 0,
-        }
+        cell_bytes(&self.strings, c)
     }
 
     fn string(&self, c: Cell) -> Option<&str> {
-        self.strings
-            .get(usize::try_from(c.bits).ok()?)
-            .map(|s| &**s)
+        string_of(&self.strings, c)
     }
 
     /// Writes `fields` over those of the log's row `at` (the fields it names; others stay).
@@ -246,15 +241,7 @@ impl Partition {
         else {
             return;
         };
-        let size = |c: &Cell| {
-            16 + match c.kind {
-                FieldType::Str => usize::try_from(c.bits)
-                    .ok()
-                    .and_then(|i| strings.get(i))
-                    .map_or(0, |s| s.len() + 16),
-                _ => 0,
-            }
-        };
+        let size = |c: &Cell| cell_bytes(strings, *c);
         for &c in fields {
             if row.first.field == c.field {
                 *bytes = (*bytes + size(&c)).saturating_sub(size(&row.first));
@@ -318,6 +305,19 @@ impl Partition {
 
 /// Builds a partition's batch: series in tag-value order (absent tags first), each series'
 /// rows by time, the rows of one series and time merged (the latest value of each field).
+/// The string a cell of type string indexes among a partition's `strings`.
+fn string_of(strings: &[Box<str>], c: Cell) -> Option<&str> {
+    strings.get(usize::try_from(c.bits).ok()?).map(|s| &**s)
+}
+
+/// Bytes a cell stands for (its string included), for the buffer's size.
+fn cell_bytes(strings: &[Box<str>], c: Cell) -> usize {
+    16 + match c.kind {
+        FieldType::Str => string_of(strings, c).map_or(0, |s| s.len() + 16),
+        _ => 0,
+    }
+}
+
 fn build_batch(schema: &TableSchema, part: &Partition) -> arrow::error::Result<RecordBatch> {
     let arrow_schema: SchemaRef = schema.arrow_schema();
     let tag_names: Vec<&str> = schema.tags.iter().map(String::as_str).collect();
@@ -872,6 +872,19 @@ mod tests {
     }
 
     /// The `cpu` table's columns in these tests: tag `host`, float field `usage`.
+    /// A point of series `cpu,host=a` with these fields.
+    fn host_a_row(t: i64, fields: Vec<(&str, FieldValue)>) -> Point {
+        Point {
+            table: "cpu".into(),
+            tags: vec![("host".into(), "a".into())],
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            time_ns: t,
+        }
+    }
+
     fn cpu_schema() -> TableSchema {
         TableSchema {
             tags: ["host".to_string()].into(),
@@ -1037,15 +1050,7 @@ mod tests {
     #[test]
     fn a_rewrite_replaces_the_fields_it_names_and_late_rows_read_in_time_order() {
         let mut tb = TableBuffer::default();
-        let row = |t: i64, fields: Vec<(&str, FieldValue)>| Point {
-            table: "cpu".into(),
-            tags: vec![("host".into(), "a".into())],
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            time_ns: t,
-        };
+        let row = host_a_row;
         tb.insert(row(
             30,
             vec![("x", FieldValue::I64(1)), ("y", FieldValue::I64(2))],
@@ -1080,15 +1085,7 @@ mod tests {
     #[test]
     fn every_field_type_reads_back_as_written_and_rewritten() {
         let mut tb = TableBuffer::default();
-        let row = |t: i64, fields: Vec<(&str, FieldValue)>| Point {
-            table: "cpu".into(),
-            tags: vec![("host".into(), "a".into())],
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            time_ns: t,
-        };
+        let row = host_a_row;
         let all = |t: i64, s: &str, f: f64| {
             row(
                 t,
