@@ -91,18 +91,14 @@ pub struct Batch {
     /// Every string in the text is free of control characters (the decoder checked them
     /// already, line protocol for the whole body at once), so validation skips that check.
     printable: bool,
-    /// The points' indices by table, set by [`Batch::set_groups`] and dropped by anything that
+    /// The points' ranges by table, set by [`Batch::set_groups`] and dropped by anything that
     /// moves points.
     groups: Vec<TableGroup>,
 }
 
-/// A table's points in a batch: the index of its first point (which names the table) and all
-/// of its points' indices, in order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TableGroup {
-    pub(crate) first: usize,
-    pub(crate) points: Vec<usize>,
-}
+/// A table's points in a batch sorted by table ([`Batch::sort_by_table`]): the indices of a
+/// run of points, the first of which names the table.
+pub(crate) type TableGroup = std::ops::Range<usize>;
 
 /// Where a point under construction started, to finish it or take it back.
 #[derive(Debug, Clone, Copy)]
@@ -382,29 +378,44 @@ impl Batch {
         self.printable = true;
     }
 
-    /// The points grouped by table, tables in order of first appearance, points in order within
-    /// a table: as [`Batch::set_groups`] left them, or worked out now.
+    /// The points' runs by table: as [`Batch::set_groups`] left them, or worked out now from
+    /// consecutive points of one table (one run per table once [`Batch::sort_by_table`] ran;
+    /// otherwise a table may have several runs, which is still right, only slower).
     pub(crate) fn groups(&self) -> std::borrow::Cow<'_, [TableGroup]> {
-        if self.groups.is_empty() && !self.rows.is_empty() {
-            std::borrow::Cow::Owned(self.group_by_table())
-        } else {
-            std::borrow::Cow::Borrowed(&self.groups)
+        if !self.groups.is_empty() || self.rows.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.groups);
         }
+        let mut runs: Vec<TableGroup> = Vec::new();
+        let mut last: Option<Span> = None;
+        for (i, row) in self.rows.iter().enumerate() {
+            let same = last.is_some_and(|t| t == row.table || self.str(t) == self.str(row.table));
+            match runs.last_mut() {
+                Some(run) if same => run.end = i + 1,
+                _ => runs.push(i..i + 1),
+            }
+            last = Some(row.table);
+        }
+        std::borrow::Cow::Owned(runs)
     }
 
-    /// Keeps `groups` (worked out by [`Batch::group_by_table`] for these very points) for
+    /// Keeps `groups` (worked out by [`Batch::sort_by_table`] for these very points) for
     /// [`Batch::groups`].
     pub(crate) fn set_groups(&mut self, groups: Vec<TableGroup>) {
         self.groups = groups;
     }
 
-    /// The points grouped by table (see [`Batch::groups`]). Consecutive points of one table
-    /// (the usual case) compare one string instead of hashing it.
-    pub(crate) fn group_by_table(&self) -> Vec<TableGroup> {
-        let mut index: crate::buffer::HashMap<&str, usize> = Default::default();
-        let mut groups: Vec<TableGroup> = Vec::new();
-        let mut last: Option<(Span, &str, usize)> = None;
-        for (i, row) in self.rows.iter().enumerate() {
+    /// Moves the points so that each table's are together, tables in order of first
+    /// appearance and points in order within a table, and returns each table's run. Later
+    /// passes (validation, the apply thread) then read the points front to back, one table at
+    /// a time, instead of jumping through the batch. Consecutive points of one table (the
+    /// usual case) compare one string instead of hashing it.
+    pub(crate) fn sort_by_table(&mut self) -> Vec<TableGroup> {
+        self.groups.clear();
+        let mut index: crate::buffer::HashMap<&str, u32> = Default::default();
+        let mut counts: Vec<usize> = Vec::new();
+        let mut of_row: Vec<u32> = Vec::with_capacity(self.rows.len());
+        let mut last: Option<(Span, &str, u32)> = None;
+        for row in &self.rows {
             let at = match last {
                 // Remote write's samples of one series share the table's span.
                 Some((span, _, at)) if span == row.table => at,
@@ -412,19 +423,44 @@ impl Batch {
                 _ => {
                     let table = self.str(row.table);
                     *index.entry(table).or_insert_with(|| {
-                        groups.push(TableGroup {
-                            first: i,
-                            points: Vec::new(),
-                        });
-                        groups.len() - 1
+                        counts.push(0);
+                        u32::try_from(counts.len() - 1).unwrap_or(u32::MAX)
                     })
                 }
             };
             last = Some((row.table, self.str(row.table), at));
-            if let Some(g) = groups.get_mut(at) {
-                g.points.push(i);
+            if let Some(c) = counts.get_mut(at as usize) {
+                *c += 1;
+            }
+            of_row.push(at);
+        }
+        drop(index);
+        let mut groups = Vec::with_capacity(counts.len());
+        let mut start = 0;
+        for &n in &counts {
+            groups.push(start..start + n);
+            start += n;
+        }
+        // Already one run per table (a request of one table, or sorted by its sender).
+        if of_row.windows(2).all(|w| w[0] <= w[1]) {
+            return groups;
+        }
+        // Where each position of the sorted order comes from, then one gather.
+        let mut next: Vec<usize> = groups.iter().map(|g| g.start).collect();
+        let mut source = vec![0usize; self.rows.len()];
+        for (i, at) in of_row.into_iter().enumerate() {
+            if let Some(slot) = next.get_mut(at as usize) {
+                if let Some(s) = source.get_mut(*slot) {
+                    *s = i;
+                }
+                *slot += 1;
             }
         }
+        let rows = std::mem::take(&mut self.rows);
+        self.rows = source
+            .iter()
+            .filter_map(|&i| rows.get(i).copied())
+            .collect();
         groups
     }
 
@@ -717,6 +753,59 @@ mod tests {
         b.retain(|p| p.tag() % 2 == 0);
         let kept: Vec<(usize, Point)> = points.into_iter().filter(|(i, _)| i % 2 == 0).collect();
         assert_eq!(b.to_points(), kept);
+    }
+
+    /// The tables of `groups`' runs, by the first point of each.
+    fn run_tables(b: &Batch, groups: &[TableGroup]) -> Vec<String> {
+        groups
+            .iter()
+            .filter_map(|g| b.get(g.start).map(|p| p.table().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn sorting_by_table_puts_each_table_in_one_run_keeping_order_within_it() {
+        // Tables interleaved as a node-exporter request has them; tags number the points.
+        let tables = ["cpu", "mem", "cpu", "disk", "mem", "cpu", "disk"];
+        let points: Vec<(usize, Point)> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                (
+                    i,
+                    point(
+                        t,
+                        &[("host", "a")],
+                        vec![("v", FieldValue::I64(i as i64))],
+                        1,
+                    ),
+                )
+            })
+            .collect();
+        let mut b = Batch::from_points(points.clone());
+        // Unsorted, the runs are only the consecutive points of one table.
+        assert_eq!(b.groups().len(), tables.len());
+        let groups = b.sort_by_table();
+        assert_eq!(groups, vec![0..3, 3..5, 5..7]);
+        assert_eq!(run_tables(&b, &groups), ["cpu", "mem", "disk"]);
+        let tags: Vec<usize> = b.iter().map(|p| p.tag()).collect();
+        assert_eq!(tags, [0, 2, 5, 1, 4, 3, 6]);
+        // Every point still reads back whole.
+        for p in b.iter() {
+            assert_eq!(p.to_point(), points[p.tag()].1);
+        }
+        // Dropping points keeps the order, so the runs found again are one per table.
+        b.retain(|p| p.tag() != 4);
+        assert_eq!(b.groups().to_vec(), vec![0..3, 3..4, 4..6]);
+        // A batch of one table needs no move.
+        let mut one = Batch::from_points(
+            points
+                .iter()
+                .filter(|(_, p)| p.table == "mem")
+                .cloned()
+                .collect(),
+        );
+        assert_eq!(one.sort_by_table(), vec![0..2]);
     }
 
     #[test]

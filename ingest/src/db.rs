@@ -784,22 +784,19 @@ impl Shared {
     fn validate(&self, mut batch: Batch) -> Result<(Batch, Vec<(usize, Error)>)> {
         let lim = &self.cfg.limits;
         // Work that needs no state runs before the lock, which the apply thread holds while it
-        // applies: the points grouped by table, whether each has the same columns as the
+        // applies: the points sorted by table, whether each has the same columns as the
         // point before it in its table, and the checks of names, limits and values.
         batch.index_series();
-        let groups = batch.group_by_table();
+        let groups = batch.sort_by_table();
         let mut same_as_prev = vec![false; batch.len()];
         let mut passed = vec![false; batch.len()];
         let mut rejected = Vec::new();
         for g in &groups {
             let mut prev_passed = false;
-            for (at, &i) in g.points.iter().enumerate() {
+            for i in g.clone() {
                 let Some(p) = batch.get(i) else { continue };
-                let same = at > 0
-                    && g.points
-                        .get(at - 1)
-                        .and_then(|&j| batch.get(j))
-                        .is_some_and(|prev| same_columns(prev, p));
+                let same =
+                    i > g.start && batch.get(i - 1).is_some_and(|prev| same_columns(prev, p));
                 if let Some(s) = same_as_prev.get_mut(i) {
                     *s = same;
                 }
@@ -832,7 +829,7 @@ impl Shared {
         let st = &mut *guard;
         // One map lookup per table of the request instead of several per point.
         for g in &groups {
-            let Some(table) = batch.get(g.first).map(|p| p.table()) else {
+            let Some(table) = batch.get(g.start).map(|p| p.table()) else {
                 continue;
             };
             let schema = entry_of(&mut st.schemas, table);
@@ -844,7 +841,7 @@ impl Shared {
             // schema check (the schema only grows, so what passed still passes).
             let mut prev_ok = false;
             let mut hour_present = None;
-            for &i in &g.points {
+            for i in g.clone() {
                 let Some(p) = batch.get(i) else { continue };
                 if !passed.get(i).copied().unwrap_or(false) {
                     // Its columns were never checked against the schema.
@@ -945,10 +942,10 @@ impl Shared {
             }
         }
         points.retain(|p| !p.fields.is_empty());
-        self.apply(
-            seq,
-            &Batch::from_points(points.into_iter().enumerate().collect()),
-        );
+        let mut batch = Batch::from_points(points.into_iter().enumerate().collect());
+        let groups = batch.sort_by_table();
+        batch.set_groups(groups);
+        self.apply(seq, &batch);
     }
 
     /// Applies a durable record to the buffer (WAL writer thread, or replay at open). Its
@@ -960,14 +957,15 @@ impl Shared {
         let mut added = 0usize;
         // Grouped by table (order within a table kept, so a later write of a series and
         // timestamp still wins): one map lookup per table instead of two per point. The
-        // request's thread grouped the points already, outside this lock.
+        // request's thread sorted the points by table already, outside this lock, so they are
+        // read front to back.
         for g in batch.groups().iter() {
-            let Some(table) = batch.get(g.first).map(|p| p.table()) else {
+            let Some(table) = batch.get(g.start).map(|p| p.table()) else {
                 continue;
             };
             let tb = entry_of(&mut st.tables, table);
             let mut hour_present = None;
-            for &i in &g.points {
+            for i in g.clone() {
                 let Some(p) = batch.get(i) else { continue };
                 let hour = hour_of(p.time_ns());
                 if hour_present != Some(hour) && !tb.partitions.contains_key(&hour) {
