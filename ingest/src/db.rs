@@ -1,7 +1,7 @@
 //! The database: validation, WAL, buffer, snapshots, retention, and consistent views for queries.
 
 use crate::batch::{Batch, PointRef, ValueRef};
-use crate::buffer::{HOUR_NS, TableBuffer, batch_to_points, hour_of};
+use crate::buffer::{HOUR_NS, HashMap, TableBuffer, batch_to_points, hour_of};
 use crate::clock::Clock;
 use crate::compact::{self, Candidate, SHARED_MAX_ROWS};
 use crate::error::{Error, Result};
@@ -175,10 +175,13 @@ pub struct CompactReport {
     pub rows: u64,
 }
 
+/// Tables by name in hash maps: a request of a few hundred tables looks each up a few times
+/// under the lock, where an ordered map compared names sharing long prefixes (`node_...`) at
+/// every level. What shows tables in order (names, snapshots) sorts them.
 struct State {
-    schemas: BTreeMap<String, TableSchema>,
+    schemas: HashMap<String, TableSchema>,
     schema_version: u64,
-    tables: BTreeMap<String, TableBuffer>,
+    tables: HashMap<String, TableBuffer>,
     applied_seq: u64,
     buffer_bytes: usize,
 }
@@ -243,7 +246,7 @@ impl Db {
             state: RwLock::new(State {
                 schemas,
                 schema_version: 0,
-                tables: BTreeMap::new(),
+                tables: HashMap::default(),
                 applied_seq: after,
                 buffer_bytes: 0,
             }),
@@ -378,7 +381,9 @@ impl Db {
 
     /// Table names, sorted.
     pub fn table_names(&self) -> Vec<String> {
-        self.shared.state.read().schemas.keys().cloned().collect()
+        let mut names: Vec<String> = self.shared.state.read().schemas.keys().cloned().collect();
+        names.sort_unstable();
+        names
     }
 
     /// A table's current columns.
@@ -467,6 +472,8 @@ impl Db {
                     p.dirty = false;
                 }
             }
+            // In table and hour order, as files are planned from it.
+            captured.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
             (st.applied_seq, schemas, captured)
         };
         let mut report = SnapshotReport::default();
@@ -1127,7 +1134,7 @@ fn check_name(name: &str, what: &str, lim: &Limits, printable: bool) -> Result<(
 
 /// `map[name]`, inserted empty if absent, without allocating the name when it is present (once
 /// per point on the write path).
-fn entry_of<'a, V: Default>(map: &'a mut BTreeMap<String, V>, name: &str) -> &'a mut V {
+fn entry_of<'a, V: Default>(map: &'a mut HashMap<String, V>, name: &str) -> &'a mut V {
     if !map.contains_key(name) {
         map.insert(name.to_string(), V::default());
     }
