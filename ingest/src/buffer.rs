@@ -303,8 +303,6 @@ impl Partition {
     }
 }
 
-/// Builds a partition's batch: series in tag-value order (absent tags first), each series'
-/// rows by time, the rows of one series and time merged (the latest value of each field).
 /// The string a cell of type string indexes among a partition's `strings`.
 fn string_of(strings: &[Box<str>], c: Cell) -> Option<&str> {
     strings.get(usize::try_from(c.bits).ok()?).map(|s| &**s)
@@ -318,6 +316,8 @@ fn cell_bytes(strings: &[Box<str>], c: Cell) -> usize {
     }
 }
 
+/// Builds a partition's batch: series in tag-value order (absent tags first), each series'
+/// rows by time, the rows of one series and time merged (the latest value of each field).
 fn build_batch(schema: &TableSchema, part: &Partition) -> arrow::error::Result<RecordBatch> {
     let arrow_schema: SchemaRef = schema.arrow_schema();
     let tag_names: Vec<&str> = schema.tags.iter().map(String::as_str).collect();
@@ -871,7 +871,6 @@ mod tests {
         }
     }
 
-    /// The `cpu` table's columns in these tests: tag `host`, float field `usage`.
     /// A point of series `cpu,host=a` with these fields.
     fn host_a_row(t: i64, fields: Vec<(&str, FieldValue)>) -> Point {
         Point {
@@ -885,6 +884,7 @@ mod tests {
         }
     }
 
+    /// The `cpu` table's columns in these tests: tag `host`, float field `usage`.
     fn cpu_schema() -> TableSchema {
         TableSchema {
             tags: ["host".to_string()].into(),

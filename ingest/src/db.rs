@@ -1132,8 +1132,8 @@ fn check_name(name: &str, what: &str, lim: &Limits, printable: bool) -> Result<(
     })
 }
 
-/// `map[name]`, inserted empty if absent, without allocating the name when it is present (once
-/// per point on the write path).
+/// `map[name]`, inserted empty if absent, without allocating the name when it is present (a
+/// few times per table of every request on the write path).
 fn entry_of<'a, V: Default>(map: &'a mut HashMap<String, V>, name: &str) -> &'a mut V {
     if !map.contains_key(name) {
         map.insert(name.to_string(), V::default());

@@ -249,7 +249,6 @@ fn truncate_file(path: &Path, len: u64, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(path, e))
 }
 
-/// Encodes one record into `out`.
 /// A record's header for the payload `head ‖ tail`.
 fn record_header(seq: u64, head: &[u8], tail: &[u8]) -> [u8; HEADER] {
     let mut h = crc32fast::Hasher::new();
