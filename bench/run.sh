@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Ingest and query benchmark: Crest side by side with VictoriaMetrics on loopback.
-# usage: bench/run.sh [hosts] [samples-per-series]
+# usage: bench/run.sh [hosts] [samples-per-series] [repeats]
 # Needs: apt-get install -y victoria-metrics ; builds crest in release mode unless
 # CREST=path/to/crest is given.
+# Ingest: each repeat loads a fresh Crest and a fresh VictoriaMetrics (empty data directories)
+# with the same workload, alternating which goes first; the table shows the median of the
+# repeats, the ratio of the medians, and the range. A single load lasts a fraction of a second
+# on this 2-core machine and moves by 10-20 % from load to load, either server; the median of
+# alternating loads is what the ratio is made of. Server CPU per sample (utime + stime of the
+# server process over the load, from /proc) moves much less and is printed too.
 # Prints a table of figures; nothing here asserts timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=${1:-20}
 SAMPLES=${2:-40}
+REPEATS=${3:-3}
 BENCH=bench
 . bench/lib.sh
 
@@ -29,28 +36,64 @@ stop_vm() { kill -TERM "$VM_PID"; wait "$VM_PID" 2>/dev/null || true; }
 rate() { sed -n 's/.*"samples_per_sec":\([0-9.]*\).*/\1/p'; }
 total() { sed -n 's/.*"samples":\([0-9]*\).*/\1/p'; }
 
-echo "workload: $HOSTS hosts x 500 series x $SAMPLES samples (15 s interval), fsync on (Crest acks after WAL fsync)"
-printf '%-34s %14s %14s %8s\n' "figure" "crest" "victoria" "ratio"
-for proto in lp rw; do
-  start_crest "$W/crest-$proto" 18086
-  C=$("$CREST" loadgen --url http://127.0.0.1:18086 --protocol $proto --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
-  N=$(echo "$C" | total)
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+range() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.0f-%.0f", lo, hi}'; }
+
+# One load on a fresh server: prints "samples/s cpu-seconds bytes-on-disk samples".
+crest_load() { # proto repeat
+  local d="$W/crest-$1-$2" c0 out n
+  start_crest "$d" 18086
+  c0=$(cpu_of "$CREST_PID")
+  out=$("$CREST" loadgen --url http://127.0.0.1:18086 --protocol "$1" --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
+  echo "$(echo "$out" | rate) $(echo "$(cpu_of "$CREST_PID") - $c0" | bc -l)" >"$d.load"
+  n=$(echo "$out" | total)
   curl -sf -XPOST 127.0.0.1:18086/api/v1/admin/snapshot >/dev/null
   stop_crest
   # persisted data: per-table files and shared files (either may not exist)
-  CB=$({ du -sbc "$W/crest-$proto/tables" "$W/crest-$proto/shared" 2>/dev/null || true; } | tail -1 | cut -f1)
-  start_vm "$W/vm-$proto" 18428
-  V=$("$CREST" loadgen --url http://127.0.0.1:18428 --target victoriametrics --protocol $proto --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
+  echo "$(cat "$d.load") $({ du -sbc "$d/tables" "$d/shared" 2>/dev/null || true; } | tail -1 | cut -f1) $n"
+}
+vm_load() { # proto repeat
+  local d="$W/vm-$1-$2" c0 out n
+  start_vm "$d" 18428
+  c0=$(cpu_of "$VM_PID")
+  out=$("$CREST" loadgen --url http://127.0.0.1:18428 --target victoriametrics --protocol "$1" --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
+  echo "$(echo "$out" | rate) $(echo "$(cpu_of "$VM_PID") - $c0" | bc -l)" >"$d.load"
+  n=$(echo "$out" | total)
   sleep 2; curl -sf 127.0.0.1:18428/internal/force_flush >/dev/null || true; sleep 1
   stop_vm
-  VB=$(du -sb "$W/vm-$proto/data" | cut -f1)
-  cr=$(echo "$C" | rate); vr=$(echo "$V" | rate)
-  printf '%-34s %14.0f %14.0f %8.2f\n' "ingest samples/s ($proto)" "$cr" "$vr" "$(echo "$cr / $vr" | bc -l)"
-  printf '%-34s %14.2f %14.2f %8.2f\n' "bytes/sample on disk ($proto)" "$(echo "$CB / $N" | bc -l)" "$(echo "$VB / $N" | bc -l)" "$(echo "$CB / $VB" | bc -l)"
+  echo "$(cat "$d.load") $(du -sb "$d/data" | cut -f1) $n"
+}
+field() { cut -d' ' -f"$1"; }
+
+echo "workload: $HOSTS hosts x 500 series x $SAMPLES samples (15 s interval), fsync on (Crest acks after WAL fsync); $REPEATS fresh loads of each server, alternating"
+printf '%-38s %14s %14s %8s\n' "figure (median of the loads)" "crest" "victoria" "ratio"
+for proto in lp rw; do
+  C=(); V=()
+  for r in $(seq 1 "$REPEATS"); do
+    if [ $((r % 2)) -eq 1 ]; then
+      C+=("$(crest_load $proto "$r")"); V+=("$(vm_load $proto "$r")")
+    else
+      V+=("$(vm_load $proto "$r")"); C+=("$(crest_load $proto "$r")")
+    fi
+  done
+  col() { local x; for x in "$@"; do echo "$x"; done | field "$COL" | tr '\n' ' '; }
+  [ -n "${BENCH_DEBUG:-}" ] && printf "%s\n" "${C[@]}" "${V[@]}" >&2
+  COL=1; cr=$(col "${C[@]}"); vr=$(col "${V[@]}")
+  # CPU per sample and bytes per sample, per load
+  per() { local k=$1 x; shift; for x in "$@"; do echo "$x" | awk -v c="$COL" -v k="$k" '{printf "%.4f ", $c * k / $4}'; done; }
+  COL=2; cc=$(per 1000000 "${C[@]}"); vc=$(per 1000000 "${V[@]}")
+  COL=3; cb=$(per 1 "${C[@]}"); vb=$(per 1 "${V[@]}")
+  m() { echo "$1" | median; }
+  printf '%-38s %14.0f %14.0f %8.2f\n' "ingest samples/s ($proto)" "$(m "$cr")" "$(m "$vr")" "$(echo "$(m "$cr") / $(m "$vr")" | bc -l)"
+  printf '%-38s %14s %14s\n' "  range over the loads" "$(echo "$cr" | range)" "$(echo "$vr" | range)"
+  printf '%-38s %14.2f %14.2f %8.2f\n' "server CPU us/sample ($proto)" "$(m "$cc")" "$(m "$vc")" "$(echo "$(m "$cc") / $(m "$vc")" | bc -l)"
+  printf '%-38s %14.2f %14.2f %8.2f\n' "bytes/sample on disk ($proto)" "$(m "$cb")" "$(m "$vb")" "$(echo "$(m "$cb") / $(m "$vb")" | bc -l)"
 done
 
 # SQL latency on the line-protocol data set (restart first: cold = first query after start).
-start_crest "$W/crest-lp" 18086
+start_crest "$W/crest-lp-1" 18086
 q1="SELECT date_bin(INTERVAL '1 minute', time) AS minute, mode, (max(value) - min(value)) / 60 AS rate FROM node_cpu_seconds_total WHERE time > now() - INTERVAL '1 hour' GROUP BY 1, 2 ORDER BY 1, 2"
 timeit() { curl -s -o /dev/null -w '%{time_total}' -XPOST 127.0.0.1:18086/api/v1/sql --data-binary "$1"; }
 cold=$(timeit "$q1"); warm=$(for _ in 1 2 3 4 5; do timeit "$q1"; echo; done | sort -n | sed -n 3p)
