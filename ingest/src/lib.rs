@@ -24,6 +24,7 @@ pub mod paths;
 pub mod persist;
 pub mod point;
 pub mod schema;
+pub mod spare;
 pub mod wal;
 
 pub use db::{Db, DbArgs, DbConfig};

@@ -52,6 +52,15 @@ enum TailOf {
     Body(Vec<u8>),
 }
 
+impl Drop for Logged {
+    /// A remote-write body goes back to the shelf for the next request's body.
+    fn drop(&mut self) {
+        if let TailOf::Body(body) = &mut self.tail {
+            crate::spare::recycle_body(std::mem::take(body));
+        }
+    }
+}
+
 impl Tail for Logged {
     fn tail(&self) -> &[u8] {
         match &self.tail {

@@ -113,6 +113,7 @@ pub fn decode_batch(body: &[u8], max_decoded: usize) -> Result<DecodedBatch, Rem
         }
         index += 1;
     })?;
+    crate::spare::recycle_body(raw);
     Ok(out)
 }
 
@@ -178,7 +179,8 @@ fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, RemoteWriteErr
             limit: max_decoded,
         });
     }
-    let mut raw = vec![0; declared];
+    let mut raw = crate::spare::body_buffer(declared);
+    raw.resize(declared, 0);
     let n = snap::raw::Decoder::new()
         .decompress(body, &mut raw)
         .map_err(RemoteWriteError::NotSnappy)?;

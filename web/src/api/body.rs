@@ -30,7 +30,8 @@ pub async fn read_vec(
     {
         return Err(too_large(len, limits.max_body));
     }
-    let mut out = Vec::with_capacity(declared.unwrap_or(0));
+    // A finished request's buffer where one fits: already-mapped memory (see `ingest::spare`).
+    let mut out = ingest::spare::body_buffer(declared.unwrap_or(0));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
         let chunk = chunk
