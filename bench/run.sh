@@ -43,29 +43,31 @@ range() { tr ' ' '\n' | grep . | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END 
 
 # One load on a fresh server: prints "samples/s cpu-seconds bytes-on-disk samples".
 crest_load() { # proto repeat
-  local d="$W/crest-$1-$2" c0 out n
+  local d="$W/crest-$1-$2" c0 out load
   start_crest "$d" 18086
   c0=$(cpu_of "$CREST_PID")
   out=$("$CREST" loadgen --url http://127.0.0.1:18086 --protocol "$1" --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
-  echo "$(echo "$out" | rate) $(echo "$(cpu_of "$CREST_PID") - $c0" | bc -l)" >"$d.load"
-  n=$(echo "$out" | total)
+  load="$(echo "$out" | rate) $(echo "$(cpu_of "$CREST_PID") - $c0" | bc -l)"
   curl -sf -XPOST 127.0.0.1:18086/api/v1/admin/snapshot >/dev/null
   stop_crest
   # persisted data: per-table files and shared files (either may not exist)
-  echo "$(cat "$d.load") $({ du -sbc "$d/tables" "$d/shared" 2>/dev/null || true; } | tail -1 | cut -f1) $n"
+  echo "$load $({ du -sbc "$d/tables" "$d/shared" 2>/dev/null || true; } | tail -1 | cut -f1) $(echo "$out" | total)"
 }
 vm_load() { # proto repeat
-  local d="$W/vm-$1-$2" c0 out n
+  local d="$W/vm-$1-$2" c0 out load
   start_vm "$d" 18428
   c0=$(cpu_of "$VM_PID")
   out=$("$CREST" loadgen --url http://127.0.0.1:18428 --target victoriametrics --protocol "$1" --hosts "$HOSTS" --samples "$SAMPLES" 2>/dev/null)
-  echo "$(echo "$out" | rate) $(echo "$(cpu_of "$VM_PID") - $c0" | bc -l)" >"$d.load"
-  n=$(echo "$out" | total)
+  load="$(echo "$out" | rate) $(echo "$(cpu_of "$VM_PID") - $c0" | bc -l)"
   sleep 2; curl -sf 127.0.0.1:18428/internal/force_flush >/dev/null || true; sleep 1
   stop_vm
-  echo "$(cat "$d.load") $(du -sb "$d/data" | cut -f1) $n"
+  echo "$load $(du -sb "$d/data" | cut -f1) $(echo "$out" | total)"
 }
-field() { cut -d' ' -f"$1"; }
+# Column $1 of each load line given after $2, as is (k = 0) or per sample times k.
+column() {
+  local c=$1 k=$2; shift 2
+  printf '%s\n' "$@" | awk -v c="$c" -v k="$k" '{printf "%.4f ", k ? $c * k / $4 : $c}'
+}
 
 echo "workload: $HOSTS hosts x 500 series x $SAMPLES samples (15 s interval), fsync on (Crest acks after WAL fsync); $REPEATS fresh loads of each server, alternating"
 printf '%-38s %14s %14s %8s\n' "figure (median of the loads)" "crest" "victoria" "ratio"
@@ -78,13 +80,9 @@ for proto in lp rw; do
       V+=("$(vm_load $proto "$r")"); C+=("$(crest_load $proto "$r")")
     fi
   done
-  col() { local x; for x in "$@"; do echo "$x"; done | field "$COL" | tr '\n' ' '; }
-  [ -n "${BENCH_DEBUG:-}" ] && printf "%s\n" "${C[@]}" "${V[@]}" >&2
-  COL=1; cr=$(col "${C[@]}"); vr=$(col "${V[@]}")
-  # CPU per sample and bytes per sample, per load
-  per() { local k=$1 x; shift; for x in "$@"; do echo "$x" | awk -v c="$COL" -v k="$k" '{printf "%.4f ", $c * k / $4}'; done; }
-  COL=2; cc=$(per 1000000 "${C[@]}"); vc=$(per 1000000 "${V[@]}")
-  COL=3; cb=$(per 1 "${C[@]}"); vb=$(per 1 "${V[@]}")
+  cr=$(column 1 0 "${C[@]}"); vr=$(column 1 0 "${V[@]}")
+  cc=$(column 2 1000000 "${C[@]}"); vc=$(column 2 1000000 "${V[@]}")
+  cb=$(column 3 1 "${C[@]}"); vb=$(column 3 1 "${V[@]}")
   m() { echo "$1" | median; }
   printf '%-38s %14.0f %14.0f %8.2f\n' "ingest samples/s ($proto)" "$(m "$cr")" "$(m "$vr")" "$(echo "$(m "$cr") / $(m "$vr")" | bc -l)"
   printf '%-38s %14s %14s\n' "  range over the loads" "$(echo "$cr" | range)" "$(echo "$vr" | range)"
