@@ -797,15 +797,26 @@ mod tests {
         let body = Arc::new("x".repeat(1_234_567));
         let at_body = body.as_ptr();
         let b = Batch::over_text(points, body);
-        let (rows, tags, fields) = (b.rows.as_ptr(), b.tags.as_ptr(), b.fields.as_ptr());
+        let vectors = |b: &Batch| {
+            [
+                (b.rows.as_ptr() as usize, b.rows.capacity()),
+                (b.tags.as_ptr() as usize, b.tags.capacity()),
+                (b.fields.as_ptr() as usize, b.fields.capacity()),
+            ]
+        };
+        let before = vectors(&b);
         drop(b);
-        let again = Batch::with_capacity(points, 0);
-        assert_eq!(again.rows.as_ptr(), rows);
-        assert_eq!(again.tags.as_ptr(), tags);
-        assert_eq!(again.fields.as_ptr(), fields);
+        // Fresh vectors would have the capacities asked for (fewer points); the spares have
+        // the first batch's.
+        let again = Batch::with_capacity(points - 1000, 0);
+        assert_eq!(vectors(&again), before);
         assert!(again.is_empty());
-        let buffer = spare::body_buffer(1_234_000);
-        assert_eq!(buffer.as_ptr(), at_body, "the body comes back as a buffer");
+        let buffer = spare::BYTES.take(1_234_000);
+        assert_eq!(
+            (buffer.as_ptr(), buffer.capacity()),
+            (at_body, 1_234_567),
+            "the body comes back as a buffer"
+        );
         assert!(buffer.is_empty());
         // A body someone else still holds stays theirs.
         let shared = Arc::new("y".repeat(1_234_569));

@@ -87,12 +87,14 @@ impl<T: Copy> Shelf<T> {
     }
 
     /// Vectors on the shelf now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.spares.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Whether the shelf is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -110,16 +112,6 @@ fn bytes_of<T>(v: &Vec<T>) -> usize {
 
 /// Byte buffers: request bodies, decompressed bodies, a batch's added text.
 pub static BYTES: Shelf<u8> = Shelf::new();
-
-/// A buffer of at least `capacity` bytes for a request body, from [`BYTES`].
-pub fn body_buffer(capacity: usize) -> Vec<u8> {
-    BYTES.take(capacity)
-}
-
-/// Hands a request body that is no longer needed back to [`BYTES`].
-pub fn recycle_body(body: Vec<u8>) {
-    BYTES.put(body);
-}
 
 #[cfg(test)]
 mod tests {

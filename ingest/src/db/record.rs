@@ -56,7 +56,7 @@ impl Drop for Logged {
     /// A remote-write body goes back to the shelf for the next request's body.
     fn drop(&mut self) {
         if let TailOf::Body(body) = &mut self.tail {
-            crate::spare::recycle_body(std::mem::take(body));
+            crate::spare::BYTES.put(std::mem::take(body));
         }
     }
 }
@@ -197,6 +197,21 @@ mod tests {
                 default_time_ns: 7_000_000_000,
             },
         )
+    }
+
+    #[test]
+    fn a_remote_write_body_goes_back_to_the_shelf_with_its_record() {
+        // A size no other test uses, so a parallel test does not take this spare first.
+        let mut body = Vec::with_capacity(345_679);
+        body.resize(300_000, 7u8);
+        let at = body.as_ptr();
+        let (_, logged) = encode(Batch::default(), &[], Some(Source::RemoteWrite(body)));
+        assert_eq!(logged.tail().len(), 300_000);
+        drop(logged);
+        // A fresh vector would have the capacity asked for; the spare has the body's.
+        let again = crate::spare::BYTES.take(300_000);
+        assert_eq!((again.as_ptr(), again.capacity()), (at, 345_679));
+        assert!(again.is_empty());
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub fn decode_batch(body: &[u8], max_decoded: usize) -> Result<DecodedBatch, Rem
         }
         index += 1;
     })?;
-    crate::spare::recycle_body(raw);
+    crate::spare::BYTES.put(raw);
     Ok(out)
 }
 
@@ -179,7 +179,7 @@ fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, RemoteWriteErr
             limit: max_decoded,
         });
     }
-    let mut raw = crate::spare::body_buffer(declared);
+    let mut raw = crate::spare::BYTES.take(declared);
     raw.resize(declared, 0);
     let n = snap::raw::Decoder::new()
         .decompress(body, &mut raw)

@@ -31,7 +31,7 @@ pub async fn read_vec(
         return Err(too_large(len, limits.max_body));
     }
     // A finished request's buffer where one fits: already-mapped memory (see `ingest::spare`).
-    let mut out = ingest::spare::body_buffer(declared.unwrap_or(0));
+    let mut out = ingest::spare::BYTES.take(declared.unwrap_or(0));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
         let chunk = chunk
